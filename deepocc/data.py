@@ -167,7 +167,7 @@ def _one_vs_rest(name, category, cls, x_tr, y_tr, x_te, y_te)->OneClassData:
     return OneClassData(name, category, x_tr[y_tr == cls].contiguous(), x_te, (y_te != cls).long())
 
 # %% ../nbs/00_data.ipynb #5f16b7a2
-FMNIST_CLASSES = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot']
+FMNIST_CLASSES = ['tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot']
 
 def read_idx(path:str|Path)->np.ndarray:
     "Parse an idx file (optionally gzipped), e.g. MNIST/Fashion-MNIST images or labels."

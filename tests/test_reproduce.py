@@ -1,0 +1,85 @@
+"""The smoke preset runs every paper notebook end to end through papermill; records resume; a failed notebook
+leaves earlier tables untouched."""
+import json, shutil
+from pathlib import Path
+import pytest
+from deepocc.reproduce import run_batch, load_preset, RecordStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+@pytest.fixture(scope='module')
+def smoke_root(tmp_path_factory):
+    "A copy of the paper notebooks and presets, so the smoke batch writes nothing into the checkout."
+    root = tmp_path_factory.mktemp('proj')
+    shutil.copytree(ROOT/'nbs'/'paper', root/'nbs'/'paper', ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
+    shutil.copytree(ROOT/'presets', root/'presets')
+    res = run_batch('smoke', root=root)
+    return root, res
+
+def test_smoke_batch_regenerates_everything(smoke_root):
+    root, res = smoke_root
+    assert all(r['ok'] for r in res), [r.get('error') for r in res if not r['ok']]
+    figs = root/'runs'/'smoke'/'figures'
+    for name in ('table1_semantic', 'table2_defect_image', 'table3_defect_pixel'):
+        md = (figs/f'{name}.md').read_text()
+        js = json.loads((figs/f'{name}.json').read_text())
+        assert js['cells'] and all(0 <= c['mean'] <= 100 for c in js['cells']), name
+        assert 'not available' in md, f'{name}: the missing datasets (cifar10 / mvtec) must say so'
+    for png in ('fig_uniformity.png', 'fig_sphere_embeddings.png', 'fig_heatmaps.png'):
+        assert (figs/png).stat().st_size > 10_000, png
+    t1 = json.loads((figs/'table1_semantic.json').read_text())
+    assert {c['dataset'] for c in t1['cells']} == {'digits', 'fmnist'}
+
+def test_rerun_resumes_without_recomputing(smoke_root):
+    root, _ = smoke_root
+    recs = sorted((root/'runs'/'smoke'/'records').glob('*.json'))
+    stamps = {p: p.stat().st_mtime_ns for p in recs}
+    removed = next(p for p in recs if p.name.startswith('table1__')); removed.unlink()  # as if the batch had been killed before this record
+    res = run_batch('smoke', only=['table1', 'table2', 'table3'], root=root)
+    assert all(r['ok'] for r in res)
+    assert removed.is_file(), 'the missing record is computed again'
+    unchanged = [p for p in recs if p != removed and p.stat().st_mtime_ns == stamps[p]]
+    assert len(unchanged) == len(recs) - 1, 'finished records are not recomputed'
+
+def test_failed_notebook_keeps_earlier_tables(smoke_root):
+    root, _ = smoke_root
+    table = root/'runs'/'smoke'/'figures'/'table2_defect_image.md'
+    before = table.read_text()
+    bad = root/'presets'/'broken.yaml'
+    bad.write_text('common: {preset: smoke, out_dir: runs/smoke/figures}\ntable2_defect_image: {datasets: [elpv], methods: {jigsaw: [gde]}}\n')
+    res = run_batch('broken', only=['table2'], root=root)
+    assert not res[0]['ok'] and 'jigsaw' in res[0]['error']
+    assert table.read_text() == before
+
+def test_unknown_preset_and_parameter(smoke_root):
+    root, _ = smoke_root
+    with pytest.raises(ValueError, match='valid: .*smoke'): load_preset('fast', root)
+    (root/'presets'/'typo.yaml').write_text('table1_semantic: {clases: 3}\n')
+    res = run_batch('typo', only=['table1'], root=root)
+    assert not res[0]['ok'] and 'clases' in res[0]['error']
+
+def test_killed_runner_resumes(tmp_path):
+    "Kill a real batch after its first record, rerun it: it finishes the rest and keeps the finished records."
+    import os, signal, subprocess, sys, time
+    root = tmp_path
+    shutil.copytree(ROOT/'nbs'/'paper', root/'nbs'/'paper', ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
+    shutil.copytree(ROOT/'presets', root/'presets')
+    (root/'presets'/'kill.yaml').write_text('common: {preset: smoke, out_dir: runs/kill/figures}\n'
+                                            'table1_semantic: {datasets: [digits], classes: 3, max_test: 200}\n')
+    code = f"from deepocc.reproduce import run_batch; run_batch('kill', only=['table1'], root={str(root)!r})"
+    p = subprocess.Popen([sys.executable, '-c', code], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    recs_dir = root/'runs'/'kill'/'records'
+    t0 = time.time()
+    while time.time() - t0 < 240 and len(list(recs_dir.glob('*.json'))) < 2: time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    first = {q.name: q.read_bytes() for q in recs_dir.glob('*.json')}
+    assert first, 'the batch wrote records before it was killed'
+    assert not (root/'runs'/'kill'/'figures'/'table1_semantic.md').exists(), 'killed before the table was written'
+    res = run_batch('kill', only=['table1'], root=root)
+    assert res[0]['ok']
+    after = {q.name: q.read_bytes() for q in recs_dir.glob('*.json')}
+    assert all(after[k] == v for k, v in first.items()), 'finished records were not recomputed'
+    assert len(after) == 3 * 5, 'every (class, method, head) record of the 3 classes exists'  # 5 heads in table1's default methods
+    md = (root/'runs'/'kill'/'figures'/'table1_semantic.md').read_text()
+    rows = [l for l in md.splitlines() if l.startswith('| ') and not l.startswith(('| method', '| ---'))]
+    assert len(rows) == 5 and not any('–' in r for r in rows), md

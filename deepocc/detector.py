@@ -117,7 +117,7 @@ class OneClassDetector:
         bad = sorted(set(ov) - takes)
         if bad: raise TypeError(f"unknown setting(s) {', '.join(bad)} for {c['pretext']!r}; valid: model {', '.join(_MODEL_KEYS)}; "
                                 f"training {', '.join(_TRAIN_KEYS)}; pretext {', '.join(sorted(takes)) or '(none)'}")
-        return model, train, ov
+        return {**model, **ov}, train, {}
 
     def __repr__(self):
         c = self.config

@@ -71,15 +71,17 @@ class RotationPrediction(Pretext):
     n_logits,head_hidden,head_out = 4,(512,)*8,128
     def __init__(self, net:EncoderWithHead, # needs a 4-way classifier (n_classes=4)
                  augment=None, # view augmentation `augment(x, g)`; default `ContrastiveViewAugment()`
+                 shared_view:bool=False, # rotate one augmented view 4 times instead of augmenting each rotated copy (official)
                 ):
         super().__init__(net)
         if net.n_classes != 4: raise ValueError(f"rotation prediction needs a 4-way classifier, got n_classes={net.n_classes}")
         self.augment = augment if augment is not None else ContrastiveViewAugment()
+        self.shared_view = shared_view
 
     def loss(self, x, g):
         check_images(x)
         n = len(x)
-        v = self.augment(x.repeat(4, 1, 1, 1), g)  # each rotated copy gets its own augmentation, as in the official code
+        v = self.augment(x, g).repeat(4, 1, 1, 1) if self.shared_view else self.augment(x.repeat(4, 1, 1, 1), g)
         xr = torch.cat([rotate90(c, k) for k, c in enumerate(v.split(n))])
         y = torch.arange(4, device=x.device).repeat_interleave(n)
         return F.cross_entropy(self.net(xr)['logits'], y), 4*n
@@ -262,7 +264,7 @@ PRESETS = {
         'cutpaste_3way':  dict(model=dict(width=64, **_HEAD1), train=dict(steps=256*256, batch_size=96, lr=0.03, weight_decay=3e-5)),
     },
     'cpu': {  # chosen on Fashion-MNIST class 0 and ELPV mono (see the note above)
-        'rotation':       dict(model=dict(width=16, **_HEAD8), train=dict(epochs=3, batch_size=64, lr=0.05, weight_decay=3e-4)),
+        'rotation':       dict(model=dict(width=16, shared_view=True, **_HEAD8), train=dict(epochs=3, batch_size=64, lr=0.05, weight_decay=3e-4)),
         'contrastive':    dict(model=dict(width=16, **_HEAD8), train=dict(epochs=10, batch_size=32, lr=0.01, weight_decay=3e-4)),
         'contrastive_da': dict(model=dict(width=16, **_HEAD8), train=dict(epochs=3, batch_size=32, lr=0.01, weight_decay=3e-4)),
         'cutpaste':       dict(model=dict(width=16, **_HEAD1), train=dict(steps=1000, batch_size=32, lr=0.03, weight_decay=3e-5)),
@@ -291,7 +293,7 @@ def train_config(pretext_name:str, # a key of `PRETEXTS`
 
 def model_config(pretext_name:str, # a key of `PRETEXTS`
                  preset:str='cpu', # 'paper', 'cpu' or 'smoke'
-                )->dict: # keyword arguments for `make_pretext`: width, head_hidden, head_out
+                )->dict: # keyword arguments for `make_pretext`: width, head_hidden, head_out (and pretext settings)
     "The model size of `preset` for `pretext_name`."
     return dict(_preset(pretext_name, preset)['model'])
 

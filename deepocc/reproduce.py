@@ -156,7 +156,9 @@ def render_table(records:list, # result records
     for rlabel, method, hd in rows:
         cells = []
         for clabel, ds, cat in columns:
-            if ds in unavailable: cells.append('not available'); continue
+            if ds in unavailable:
+                p = paper_value(ds, cat, method, hd, metric, prow)
+                cells.append('not available' + (f' (paper {p["value"]:.1f})' if p else '')); continue
             recs = [r for r in records if r['dataset'] == ds and r['method'] == method and r['head'] == hd and value in r
                     and r[value] is not None and (cat == 'mean' or str(r['category']) == str(cat))]
             if not recs: cells.append('–'); continue
@@ -295,6 +297,10 @@ def evaluate_method(data, # a `OneClassData` task
     first = next((h for h in heads if h != 'builtin'), 'builtin')
     det = OneClassDetector(method, first, feature, preset, seed=seed, **overrides).fit(data.train)
     train_s = time.time() - t0
+    cfg = {}
+    if method != 'raw_pixels':
+        model, train, _ = det._split_overrides()
+        cfg = dict(model=model, train={k: v for k, v in vars(train).items() if k not in ('progress', 'checkpoint', 'device', 'num_threads')})
     hist = det.history_
     ips = float(hist.images_per_s) if hist is not None and len(hist) else None
     out, f_train, f_test = {}, None, None
@@ -306,7 +312,7 @@ def evaluate_method(data, # a `OneClassData` task
             if f_train is None: f_train, f_test = det.features(data.train), det.features(data.test)
             s = make_head(h, seed=seed).fit(f_train).score(f_test).numpy()
         out[h] = dict(auroc=image_auroc(data.test_labels.numpy(), s), train_s=round(train_s, 1),
-                      head_s=round(time.time() - t1, 2), images_per_s=ips, n_train=len(data.train), n_test=len(data.test))
+                      head_s=round(time.time() - t1, 2), images_per_s=ips, n_train=len(data.train), n_test=len(data.test), config=cfg)
     if uniformity:
         from deepocc.metrics import uniformity as _uniformity
         z = det.pretext_.features(data.test[data.test_labels == 0], 'embed')

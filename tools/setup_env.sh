@@ -23,10 +23,12 @@ if [[ -x .venv/bin/python && -f $stamp && $(cat $stamp) == "$want" ]]; then exit
 
 [[ -x .venv/bin/python ]] || { echo "setup: creating .venv"; $PY -m venv .venv; }
 echo "setup: installing PyTorch and deepocc into .venv (a few minutes the first time)"
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+log=.venv/setup.log
+run() { "$@" >>"$log" 2>&1 || { cat "$log"; echo "setup: failed: $*"; exit 1; }; }
+: > "$log"
 # PyTorch pinned to the release this project is tested with (the CPU-only 2.13 wheel lacks a matching torchvision)
-.venv/bin/python -m pip install -q 'torch==2.14.1' 'torchvision==0.29.1'
-.venv/bin/python -m pip install -q -e '.[dev]'
-.venv/bin/python -m pip check
+run .venv/bin/python -m pip install 'torch==2.14.1' 'torchvision==0.29.1'
+run .venv/bin/python -m pip install -e '.[dev]'
+run .venv/bin/python -m pip check
 echo "$want" > $stamp
 echo "setup: done"

@@ -131,7 +131,7 @@ def paper_value(dataset:str, category:str, method:str, head:str, metric:str='ima
     for r in rows if rows is not None else paper_results():
         is_pixel = r['table'] == 'Table 2' and r['paper'] == 'cvpr2021' or 'pixel' in r.get('note', '')
         if is_pixel != want_pixel: continue
-        if (r['dataset'], r['category'], r['method']) == (dataset, category, pm) and r['head'] in (ph, '-'):
+        if (r['dataset'], r['category']) == (dataset, category) and r['method'] in (pm, pm + '_patch') and r['head'] in (ph, '-'):
             if r['paper'] == 'cvpr2021' and r['table'] != 'Table 1' and not want_pixel: continue
             return r
     return None

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #e61a960e
 from __future__ import annotations
-import gzip, os, pickle, struct
+import contextlib, gzip, os, pickle, struct, tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,9 +17,10 @@ from PIL import Image, UnidentifiedImageError
 __all__ = ['IMAGE_SUFFIXES', 'FMNIST_CLASSES', 'CIFAR10_CLASSES', 'CIFAR100_SUPERCLASSES', 'CIFAR20_CLASSES',
            'CIFAR100_FINE_CLASSES', 'CIFAR100_COARSE_OF_FINE', 'CATDOG_CLASSES', 'MVTEC_TEXTURES', 'MVTEC_OBJECTS',
            'MVTEC_CLASSES', 'ELPV_CLASSES', 'DIGITS_CLASSES', 'DATASETS', 'DataNotFoundError', 'ImageReadError',
-           'OneClassData', 'subset', 'to_float', 'read_image', 'read_images', 'read_idx', 'fmnist_one_class',
-           'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class', 'celeba_one_class', 'mvtec_one_class',
-           'elpv_one_class', 'digits_one_class', 'folder_one_class', 'categories', 'load_one_class', 'available']
+           'OneClassData', 'subset', 'to_float', 'atomic_write', 'read_image', 'read_images', 'read_idx',
+           'fmnist_one_class', 'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class', 'celeba_one_class',
+           'mvtec_one_class', 'elpv_one_class', 'digits_one_class', 'folder_one_class', 'categories', 'load_one_class',
+           'available']
 
 # %% ../nbs/00_data.ipynb #b22ec65b
 class DataNotFoundError(FileNotFoundError):
@@ -110,6 +111,24 @@ def _resize_uint8(x:torch.Tensor, size:int|tuple, mode='bilinear')->torch.Tensor
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 # %% ../nbs/00_data.ipynb #36ba83f9
+@contextlib.contextmanager
+def atomic_write(path:str|Path, # the file to (re)write
+                 mode:str='wb', # 'wb' for bytes, 'w' for text
+                ):
+    "Context manager yielding a temporary file that replaces `path` only if the block succeeds."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush(); os.fsync(f.fileno())
+        umask = os.umask(0); os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+
+# %% ../nbs/00_data.ipynb #75382bb8
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
 def read_image(path:str|Path, # an image file
@@ -131,7 +150,7 @@ def read_image(path:str|Path, # an image file
         raise ImageReadError(f"cannot read image file {path}: {e}") from None
     return torch.from_numpy(a.copy()).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1).contiguous()
 
-# %% ../nbs/00_data.ipynb #50940c55
+# %% ../nbs/00_data.ipynb #5f16b7a2
 def read_images(paths:list, # image files
                 channels:int|None=None, # as in `read_image`; None takes the first file's
                 size:int|tuple|None=None, # resize every image to this; None requires equal sizes
@@ -146,7 +165,7 @@ def read_images(paths:list, # image files
         raise ValueError(f"images differ in size ({sorted(shapes)[:3]}...); pass size= to resize them, e.g. size=256")
     return torch.stack(ims)
 
-# %% ../nbs/00_data.ipynb #75382bb8
+# %% ../nbs/00_data.ipynb #b5a27bcf
 def _list_images(folder:Path)->list:
     "Image files in `folder`, sorted by name."
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if Path(folder).is_dir() else []
@@ -166,7 +185,7 @@ def _one_vs_rest(name, category, cls, x_tr, y_tr, x_te, y_te)->OneClassData:
     "The semantic protocol: train on class `cls`; every test image of another class is an anomaly."
     return OneClassData(name, category, x_tr[y_tr == cls].contiguous(), x_te, (y_te != cls).long())
 
-# %% ../nbs/00_data.ipynb #5f16b7a2
+# %% ../nbs/00_data.ipynb #a8ab437f
 FMNIST_CLASSES = ['tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot']
 
 def read_idx(path:str|Path)->np.ndarray:
@@ -181,7 +200,7 @@ def read_idx(path:str|Path)->np.ndarray:
     if len(raw) - 4 - 4 * nd != n: raise ValueError(f"{path} is truncated or corrupt: header says {dims}, data has {len(raw) - 4 - 4 * nd} bytes")
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
-# %% ../nbs/00_data.ipynb #9120e7d3
+# %% ../nbs/00_data.ipynb #e691472e
 def _data_env()->list:
     "Folders named by `$DEEPOCC_DATA`."
     return [Path(p) for p in os.environ.get('DEEPOCC_DATA', '').split(os.pathsep) if p]
@@ -212,7 +231,7 @@ def _fmnist_arrays(root=None):
     _not_found('Fashion-MNIST', dirs, "`apt-get install dataset-fashion-mnist` (Debian), or put the four "
                "*-idx*-ubyte(.gz) files in $DEEPOCC_DATA, or torchvision.datasets.FashionMNIST(root, download=True) where online")
 
-# %% ../nbs/00_data.ipynb #a8ab437f
+# %% ../nbs/00_data.ipynb #952debdb
 def fmnist_one_class(category:int|str, # normal class: index 0-9 or a name in `FMNIST_CLASSES`
                      root:str|Path|None=None, # a folder with the idx files (searched before the standard places)
                     )->OneClassData:
@@ -221,7 +240,7 @@ def fmnist_one_class(category:int|str, # normal class: index 0-9 or a name in `F
     xtr, ytr, xte, yte = _fmnist_arrays(str(root) if root else None)
     return _one_vs_rest('fmnist', cat, FMNIST_CLASSES.index(cat), xtr, ytr, xte, yte)
 
-# %% ../nbs/00_data.ipynb #e691472e
+# %% ../nbs/00_data.ipynb #b276d16c
 CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
 CIFAR100_SUPERCLASSES = {
     'aquatic_mammals': ['beaver', 'dolphin', 'otter', 'seal', 'whale'],
@@ -248,7 +267,7 @@ CIFAR20_CLASSES = list(CIFAR100_SUPERCLASSES)
 CIFAR100_FINE_CLASSES = sorted(n for v in CIFAR100_SUPERCLASSES.values() for n in v)
 CIFAR100_COARSE_OF_FINE = [next(i for i, v in enumerate(CIFAR100_SUPERCLASSES.values()) if n in v) for n in CIFAR100_FINE_CLASSES]
 
-# %% ../nbs/00_data.ipynb #b276d16c
+# %% ../nbs/00_data.ipynb #033513e2
 def _unpickle(path:Path)->dict:
     with open(path, 'rb') as f: return pickle.load(f, encoding='bytes')
 
@@ -285,7 +304,7 @@ def _cifar_arrays(root, cifar100:bool, download:bool=False):
                f"download https://www.cs.toronto.edu/~kriz/{'cifar-100' if cifar100 else 'cifar-10'}-python.tar.gz, unpack it "
                f"into a folder and pass root= (or set $DEEPOCC_DATA), or use download=True where online")
 
-# %% ../nbs/00_data.ipynb #173021b9
+# %% ../nbs/00_data.ipynb #ad311510
 def cifar10_one_class(category:int|str, # normal class: index or name in `CIFAR10_CLASSES`
                       root:str|Path|None=None, # folder holding `cifar-10-batches-py/`
                       download:bool=False, # let torchvision download into `root` (needs a network)
@@ -302,7 +321,7 @@ def cifar20_one_class(category:int|str, # normal superclass: index or name in `C
     cat = _check_category('cifar20', category, CIFAR20_CLASSES)
     return _one_vs_rest('cifar20', cat, CIFAR20_CLASSES.index(cat), *_cifar_arrays(str(root) if root else None, True, download))
 
-# %% ../nbs/00_data.ipynb #033513e2
+# %% ../nbs/00_data.ipynb #6b486a20
 CATDOG_CLASSES = ['cat', 'dog']
 
 def catdog_one_class(category:int|str, # normal class: 'cat' or 'dog'
@@ -326,7 +345,7 @@ def catdog_one_class(category:int|str, # normal class: 'cat' or 'dog'
     _not_found('Cat-vs-Dog (cat.N.jpg / dog.N.jpg)', dirs, "download Kaggle's 'Dogs vs. Cats' train.zip "
                "(https://www.kaggle.com/c/dogs-vs-cats/data), unzip it and pass root=")
 
-# %% ../nbs/00_data.ipynb #ad311510
+# %% ../nbs/00_data.ipynb #e2a7cdf6
 def celeba_one_class(category:str='Eyeglasses', # the attribute whose presence is the anomaly
                      root:str|Path|None=None, # folder holding `img_align_celeba/`, `list_attr_celeba.txt`, `list_eval_partition.txt`
                      size:int=64, # images are center-cropped to a square and resized to size×size
@@ -353,7 +372,7 @@ def celeba_one_class(category:str='Eyeglasses', # the attribute whose presence i
                "download 'Align&Cropped Images' and the annotation files from "
                "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and pass root=")
 
-# %% ../nbs/00_data.ipynb #15b53a2f
+# %% ../nbs/00_data.ipynb #027c7c95
 def _center_square(x:torch.Tensor, size:int)->torch.Tensor:
     "Center-crop a uint8 batch to a square, then resize to size×size."
     h, w = x.shape[-2:]
@@ -361,7 +380,7 @@ def _center_square(x:torch.Tensor, size:int)->torch.Tensor:
     x = x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
     return _resize_uint8(x, size)
 
-# %% ../nbs/00_data.ipynb #027c7c95
+# %% ../nbs/00_data.ipynb #ac14896e
 MVTEC_TEXTURES = ['carpet', 'grid', 'leather', 'tile', 'wood']
 MVTEC_OBJECTS = ['bottle', 'cable', 'capsule', 'hazelnut', 'metal_nut', 'pill', 'screw', 'toothbrush', 'transistor', 'zipper']
 MVTEC_CLASSES = sorted(MVTEC_TEXTURES + MVTEC_OBJECTS)
@@ -393,7 +412,7 @@ def mvtec_one_class(category:int|str, # an MVTec AD category, e.g. 'bottle'
                "download MVTec AD from https://www.mvtec.com/company/research/datasets/mvtec-ad (free for research), "
                "unpack it and pass root= (or set $DEEPOCC_DATA)")
 
-# %% ../nbs/00_data.ipynb #9efee0c0
+# %% ../nbs/00_data.ipynb #5e4d3fb6
 ELPV_CLASSES = ['mono', 'poly']
 
 @lru_cache(maxsize=1)
@@ -422,7 +441,7 @@ def elpv_one_class(category:int|str, # module type: 'mono' or 'poly'
     rs = (lambda a: _resize_uint8(a, size)) if size else (lambda a: a)
     return OneClassData('elpv', cat, rs(x[torch.from_numpy(tr)]), rs(x[torch.from_numpy(te)]), lab)
 
-# %% ../nbs/00_data.ipynb #c3eb85e9
+# %% ../nbs/00_data.ipynb #77fdaebf
 DIGITS_CLASSES = [str(i) for i in range(10)]
 
 def digits_one_class(category:int|str, # the normal digit, 0-9
@@ -441,7 +460,7 @@ def digits_one_class(category:int|str, # the normal digit, 0-9
     if size: x = _resize_uint8(x, size)
     return _one_vs_rest('digits', cat, int(cat), x[tr], y[tr], x[te], y[te])
 
-# %% ../nbs/00_data.ipynb #77fdaebf
+# %% ../nbs/00_data.ipynb #b9bf51b7
 def folder_one_class(root:str|Path, # folder holding normal/, test/normal/, test/abnormal/ and optionally masks/
                      size:int|tuple|None=None, # resize every image; None requires equal sizes
                      channels:int|None=None, # 1 or 3; None takes the first training image's
@@ -467,7 +486,7 @@ def folder_one_class(root:str|Path, # folder holding normal/, test/normal/, test
             if f.stem in mk: masks[i] = (read_image(mk[f.stem], 1, hw) > 127).to(torch.uint8)
     return OneClassData('folder', root.name, train, test, torch.tensor([0] * len(nf) + [1] * len(af)), masks)
 
-# %% ../nbs/00_data.ipynb #a2e74d4d
+# %% ../nbs/00_data.ipynb #04ab528b
 DATASETS = {
     'fmnist': (fmnist_one_class, FMNIST_CLASSES), 'cifar10': (cifar10_one_class, CIFAR10_CLASSES),
     'cifar20': (cifar20_one_class, CIFAR20_CLASSES), 'catdog': (catdog_one_class, CATDOG_CLASSES),
@@ -499,7 +518,7 @@ def load_one_class(name:str, # a dataset in `DATASETS`
         return loader(category, **options)
     return loader(category, root=root, **options)
 
-# %% ../nbs/00_data.ipynb #38aa6782
+# %% ../nbs/00_data.ipynb #8de918ab
 def available(name:str, # a dataset in `DATASETS`
               root:str|Path|None=None, # where the data lies, for datasets read from disk
              )->bool:

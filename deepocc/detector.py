@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from fastcore.basics import patch
 import deepocc
-from .data import read_images, _list_images, _resize_uint8
+from .data import atomic_write, read_images, _list_images, _resize_uint8
 from .pretext import PRETEXTS, make_pretext, model_config, train_config, train_pretext, TrainConfig
 from .heads import HEADS, make_head, rotation_builtin_score
 
@@ -203,9 +203,7 @@ def save(self:OneClassDetector, path:str|Path)->Path:
                  config=self.config, input_shape=self.input_shape_, offset=self.offset_, head=self.head_,
                  weights=None if self.pretext_ is None else {k: v.cpu() for k, v in self.pretext_.state_dict().items()},
                  history=list(self.history_) if self.history_ is not None else None)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
-    try: torch.save(state, tmp); os.replace(tmp, path)
-    except BaseException: Path(tmp).unlink(missing_ok=True); raise
+    with atomic_write(path) as f: torch.save(state, f)
     return path
 
 # %% ../nbs/05_detector.ipynb #3677ae9f

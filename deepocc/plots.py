@@ -4,13 +4,14 @@
 
 # %% ../nbs/08_plots.ipynb #6816920c
 from __future__ import annotations
-import math, os, tempfile
+import math
 from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
 import matplotlib
 from matplotlib.figure import Figure
+from .data import atomic_write
 from .localize import heatmap_overlay
 from .metrics import aggregate
 
@@ -30,14 +31,8 @@ def save_figure(fig:Figure, # the figure to write
     supported = fig.canvas.get_supported_filetypes()
     if fmt not in supported: raise ValueError(f"cannot save a figure as {fmt or 'a file without suffix'!r} ({path}); formats: {', '.join(sorted(supported))}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
-        with os.fdopen(fd, 'wb') as f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches='tight', **kwargs)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.remove(tmp)
-        raise
+        with atomic_write(path) as f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches='tight', **kwargs)
     finally: plt.close(fig)
     return path
 

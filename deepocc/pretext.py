@@ -13,6 +13,7 @@ from torch import nn, Tensor
 from tqdm.auto import tqdm
 from .augment import (check_images, ContrastiveViewAugment, color_jitter, rotate90, apply_distribution_transform,
                              cutpaste_batch)
+from .data import atomic_write
 from .encoders import ResNet18, MLPHead, EncoderWithHead
 
 # %% auto #0
@@ -330,11 +331,7 @@ def _run_key(pretext, config, n_instances, total):
 
 def _save_checkpoint(path, state):
     "Write `state` to `path` atomically (a temporary file, then os.replace)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f: torch.save(state, f)
 
 # %% ../nbs/03_pretext.ipynb #68307ccc
 def train_pretext(pretext:Pretext, # the task to train (its network is trained in place)

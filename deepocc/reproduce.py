@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import deepocc
+from .data import atomic_write
 from .metrics import format_mean_std
 
 # %% auto #0
@@ -21,20 +22,9 @@ __all__ = ['RECORD_KEYS', 'PAPER_METHOD', 'atomic_write_text', 'atomic_write_jso
 def atomic_write_text(path:str|Path, # the file to (re)write
                       text:str, # its new content
                      )->Path:
-    "Write `text` to `path` atomically: a temporary file in the same folder, then a rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f: f.write(text); f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
-
-def _umask()->int:
-    "The process umask (read by setting and restoring it)."
-    m = os.umask(0); os.umask(m); return m
+    "Write `text` to `path` atomically (see `deepocc.data.atomic_write`)."
+    with atomic_write(path, 'w') as f: f.write(text)
+    return Path(path)
 
 def atomic_write_json(path:str|Path, obj)->Path:
     "Write `obj` as indented JSON atomically."

@@ -148,9 +148,11 @@ def fit(self:OneClassDetector, images, # normal training images (any form `as_im
         xt = random_crops(x, c['train_crop'], c['crops_per_image'], c['seed']) if c['train_crop'] else x
         self.pretext_ = make_pretext(c['pretext'], x.shape[1], xt.shape[-1], **model, **kw)
         self.pretext_, self.history_ = train_pretext(self.pretext_, xt, train)
-    if c['head'] != 'builtin':
-        self.head_ = make_head(c['head'], seed=c['seed']).fit(self.features(x))
-    s = self.score_samples(x)
+    if c['head'] == 'builtin': s = -self.anomaly_score(x)
+    else:
+        f = self.features(x)  # computed once: the head is fitted on them and scores them for the threshold
+        self.head_ = make_head(c['head'], seed=c['seed']).fit(f)
+        s = -self.head_.score(f).cpu().numpy()
     self.offset_ = float(np.quantile(s, c['contamination'])) if c['contamination'] > 0 else float(s.min())
     return self
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_reproduce.ipynb #3f9d076f
 from __future__ import annotations
-import argparse, datetime, hashlib, json, os, platform, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch

@@ -267,7 +267,7 @@ PRESETS = {
     'cpu': {  # chosen on Fashion-MNIST class 0 and ELPV mono (see the note above)
         'rotation':       dict(model=dict(width=16, shared_view=True, **_HEAD8), train=dict(epochs=3, batch_size=64, lr=0.05, weight_decay=3e-4)),
         'contrastive':    dict(model=dict(width=16, **_HEAD8), train=dict(epochs=10, batch_size=32, lr=0.01, weight_decay=3e-4)),
-        'contrastive_da': dict(model=dict(width=16, **_HEAD8), train=dict(epochs=3, batch_size=32, lr=0.01, weight_decay=3e-4)),
+        'contrastive_da': dict(model=dict(width=16, **_HEAD8), train=dict(epochs=6, batch_size=32, lr=0.01, weight_decay=3e-4)),
         'cutpaste':       dict(model=dict(width=16, **_HEAD1), train=dict(steps=1000, batch_size=32, lr=0.03, weight_decay=3e-5)),
         'cutpaste_scar':  dict(model=dict(width=16, **_HEAD1), train=dict(steps=1000, batch_size=32, lr=0.03, weight_decay=3e-5)),
         'cutpaste_3way':  dict(model=dict(width=16, **_HEAD1), train=dict(steps=1000, batch_size=32, lr=0.03, weight_decay=3e-5)),

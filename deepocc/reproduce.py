@@ -47,15 +47,16 @@ def machine_description()->str:
     return f'{os.cpu_count()}-core {platform.machine()} CPU, {dev}'
 
 def git_revision(path:str|Path|None=None)->str:
-    "The git revision of the checkout holding `path` (or 'unknown'), with '+dirty' when it has changes."
+    "The git revision of the checkout holding `path` (or 'unknown'), '+dirty' when its code has changes (`figures/` aside)."
     cwd = Path(path or Path(deepocc.__file__).parent)
     try:
         rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--', ':/', ':(top,exclude)figures'],
+                               cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
         return (rev + ('+dirty' if dirty else '')) or 'unknown'
     except (OSError, subprocess.SubprocessError): return 'unknown'
 
-# %% ../nbs/09_reproduce.ipynb #5084ea17
+# %% ../nbs/09_reproduce.ipynb #e3ee5cbf
 class RecordStore:
     "A folder of result records, one JSON file each, written atomically."
     def __init__(self, folder:str|Path): self.folder = Path(folder)
@@ -82,7 +83,7 @@ class RecordStore:
         recs = [json.loads(p.read_text()) for p in sorted(self.folder.glob('*.json'))] if self.folder.is_dir() else []
         return [r for r in recs if all(r.get(k) == v for k, v in where.items())]
 
-# %% ../nbs/09_reproduce.ipynb #e3ee5cbf
+# %% ../nbs/09_reproduce.ipynb #67a82956
 def run_record(store:RecordStore, # where records live
                compute, # a function returning a dict of results (e.g. {'auroc': ...}) or a list of such dicts with their own key fields
                preset:str, # the preset name, recorded
@@ -99,7 +100,7 @@ def run_record(store:RecordStore, # where records live
            'finished': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
     return store.put(rec)
 
-# %% ../nbs/09_reproduce.ipynb #daf185f8
+# %% ../nbs/09_reproduce.ipynb #e2431e1f
 PAPER_METHOD = {  # our (method, head) -> the papers' (method, head)
     ('rotation', 'builtin'): ('rotnet', 'builtin'), ('rotation', 'kde'): ('rotation_prediction', 'kde'),
     ('rotation', 'ocsvm'): ('rotation_prediction', 'ocsvm_rbf'), ('rotation', 'ocsvm_linear'): ('rotation_prediction', 'ocsvm_linear'),
@@ -126,7 +127,7 @@ def paper_value(dataset:str, category:str, method:str, head:str, metric:str='ima
             return r
     return None
 
-# %% ../nbs/09_reproduce.ipynb #34354684
+# %% ../nbs/09_reproduce.ipynb #54eadc71
 def render_table(records:list, # result records
                  title:str, # the table's heading
                  columns:list, # (label, dataset, category) per column; category 'mean' averages over a dataset's categories
@@ -173,7 +174,7 @@ def render_table(records:list, # result records
     md = '\n'.join(lines) + '\n'
     return md, dict(title=title, preset=preset, value=value, cells=cells_json, unavailable=unavailable, records=records)
 
-# %% ../nbs/09_reproduce.ipynb #54eadc71
+# %% ../nbs/09_reproduce.ipynb #19884f6a
 def write_table(out_dir:str|Path, # folder for the table files
                 name:str, # file stem, e.g. 'table1_semantic'
                 md:str, js:dict, # from `render_table`
@@ -183,7 +184,7 @@ def write_table(out_dir:str|Path, # folder for the table files
     atomic_write_json(out_dir/f'{name}.json', js)
     return atomic_write_text(out_dir/f'{name}.md', md)
 
-# %% ../nbs/09_reproduce.ipynb #19884f6a
+# %% ../nbs/09_reproduce.ipynb #2c07ed27
 def project_root()->Path:
     "The checkout holding `nbs/paper/` and `presets/` (deepocc must be installed from a checkout to reproduce)."
     for p in [Path.cwd(), *Path.cwd().parents, Path(deepocc.__file__).resolve().parent.parent]:
@@ -200,10 +201,22 @@ def load_preset(name:str, root:str|Path|None=None)->dict:
         raise ValueError(f"unknown preset {name!r}; valid: {', '.join(valid)}")
     return yaml.safe_load(f.read_text()) or {}
 
-# %% ../nbs/09_reproduce.ipynb #f9216e4f
+# %% ../nbs/09_reproduce.ipynb #15c851e6
+class _PrefixedLines:
+    "A write-only text stream that prefixes every complete line with `prefix` and writes it to `out`."
+    def __init__(self, prefix:str, out=None): self.prefix,self.out,self.buf = prefix,out,''
+    def write(self, text:str):
+        self.buf += text
+        *lines, self.buf = self.buf.split('\n')
+        for l in lines: (self.out or sys.stdout).write(f'{self.prefix}{l}\n')
+        return len(text)
+    def flush(self): (self.out or sys.stdout).flush()
+
+# %% ../nbs/09_reproduce.ipynb #bceb3e5b
 def run_notebook(nb:Path, # a paper notebook
                  out_nb:Path, # where papermill writes the executed copy
                  parameters:dict, # injected after the `parameters` cell
+                 echo:bool=True, # echo the notebook's printed lines, prefixed with its name
                 )->dict:
     "Execute one parameterized notebook with papermill; return its status and time."
     import papermill as pm
@@ -214,13 +227,14 @@ def run_notebook(nb:Path, # a paper notebook
         if unknown: raise ValueError(f'{nb.name}: unknown parameters {unknown}; it takes {sorted(known)}')
         out_nb.parent.mkdir(parents=True, exist_ok=True)
         pm.execute_notebook(str(nb), str(out_nb), parameters=parameters, cwd=str(nb.parent), kernel_name='python3',
-                            progress_bar=False, log_output=False)
+                            progress_bar=False, log_output=False,
+                            stdout_file=_PrefixedLines(f'    [{nb.stem}] ') if echo else None)
         return dict(notebook=nb.stem, ok=True, seconds=round(time.time() - t0, 1), output=str(out_nb))
     except Exception as e:
         return dict(notebook=nb.stem, ok=False, seconds=round(time.time() - t0, 1), output=str(out_nb),
                     error=f'{type(e).__name__}: {str(e)[-2000:]}')
 
-# %% ../nbs/09_reproduce.ipynb #2c07ed27
+# %% ../nbs/09_reproduce.ipynb #ebf6a9fe
 def run_batch(preset:str='cpu', # a preset in presets/
               only:list|None=None, # notebook stems (or prefixes) to run; None runs all
               jobs:int=1, # notebooks run in parallel
@@ -257,7 +271,7 @@ def run_batch(preset:str='cpu', # a preset in presets/
     print(f"deepocc-reproduce: {n_ok} of {len(results)} notebooks succeeded in {summary['seconds'] / 60:.1f} min", flush=True)
     return results
 
-# %% ../nbs/09_reproduce.ipynb #2499a534
+# %% ../nbs/09_reproduce.ipynb #0e3aa632
 def main(argv:list|None=None):
     "Console script `deepocc-reproduce`: regenerate the papers' tables and figures."
     ap = argparse.ArgumentParser(prog='deepocc-reproduce', description=main.__doc__)
@@ -269,7 +283,7 @@ def main(argv:list|None=None):
     res = run_batch(a.preset, a.only, a.jobs, a.seeds)
     sys.exit(0 if all(r['ok'] for r in res) else 1)
 
-# %% ../nbs/09_reproduce.ipynb #92b87148
+# %% ../nbs/09_reproduce.ipynb #887f8434
 def evaluate_method(data, # a `OneClassData` task
                     method:str, # a pretext name or 'raw_pixels'
                     heads:list, # head names ('kde', 'ocsvm', 'gde', 'knn', 'builtin', ...)
@@ -309,7 +323,7 @@ def evaluate_method(data, # a `OneClassData` task
         for h in out: out[h]['uniformity'] = _uniformity(z)
     return out
 
-# %% ../nbs/09_reproduce.ipynb #ebf6a9fe
+# %% ../nbs/09_reproduce.ipynb #4bc34f4d
 def run_method(store:RecordStore, # where records live
                table:str, # the table the records belong to
                load, # a function returning the `OneClassData` (called only when something must be computed)
@@ -331,7 +345,7 @@ def run_method(store:RecordStore, # where records live
         for h in todo: run_record(store, lambda: res[h], preset, params, **key, head=h)
     return [store.get(**key, head=h) for h in heads]
 
-# %% ../nbs/09_reproduce.ipynb #2a32af53
+# %% ../nbs/09_reproduce.ipynb #3fc6b5b8
 def fit_patch_localizer(data, # a `OneClassData` task
                         method:str='cutpaste_3way', # the stage-1 task
                         preset:str='cpu', # model/training sizes

@@ -146,7 +146,9 @@ def fit(self:OneClassDetector, images, # normal training images (any form `as_im
     if c['pretext'] != 'raw_pixels':
         model, train, kw = self._split_overrides()
         xt = random_crops(x, c['train_crop'], c['crops_per_image'], c['seed']) if c['train_crop'] else x
-        self.pretext_ = make_pretext(c['pretext'], x.shape[1], xt.shape[-1], **model, **kw)
+        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only, not on earlier work
+            torch.manual_seed(c['seed'])
+            self.pretext_ = make_pretext(c['pretext'], x.shape[1], xt.shape[-1], **model, **kw)
         self.pretext_, self.history_ = train_pretext(self.pretext_, xt, train)
     if c['head'] == 'builtin': s = -self.anomaly_score(x)
     else:
@@ -177,25 +179,25 @@ def anomaly_score(self:OneClassDetector, images)->np.ndarray:
     if self.head_ is None: raise RuntimeError("the detector is not fitted: call fit(normal_images) first")
     return self.head_.score(self.features(images)).cpu().numpy()
 
-# %% ../nbs/05_detector.ipynb #19502158
+# %% ../nbs/05_detector.ipynb #8739d917
 @patch
 def score_samples(self:OneClassDetector, images)->np.ndarray:
     "scikit-learn convention: higher = more normal (the negated anomaly score)."
     return -self.anomaly_score(images)
 
-# %% ../nbs/05_detector.ipynb #c63552e5
+# %% ../nbs/05_detector.ipynb #6b10ea7e
 @patch
 def decision_function(self:OneClassDetector, images)->np.ndarray:
     "Negative for images the detector calls anomalous."
     return self.score_samples(images) - self.offset_
 
-# %% ../nbs/05_detector.ipynb #8739d917
+# %% ../nbs/05_detector.ipynb #7072ee5b
 @patch
 def predict(self:OneClassDetector, images)->np.ndarray:
     "+1 for normal images, −1 for anomalies (the threshold is set by `contamination`)."
     return np.where(self.decision_function(images) < 0, -1, 1)
 
-# %% ../nbs/05_detector.ipynb #1d5debb3
+# %% ../nbs/05_detector.ipynb #771812e9
 @patch
 def save(self:OneClassDetector, path:str|Path)->Path:
     "Save the fitted detector to one file."
@@ -208,7 +210,7 @@ def save(self:OneClassDetector, path:str|Path)->Path:
     with atomic_write(path) as f: torch.save(state, f)
     return path
 
-# %% ../nbs/05_detector.ipynb #3677ae9f
+# %% ../nbs/05_detector.ipynb #5ab47e41
 @patch(cls_method=True)
 def load(cls:OneClassDetector, path:str|Path)->OneClassDetector:
     "Load a detector saved by `save` with this deepocc version."

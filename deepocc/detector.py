@@ -146,9 +146,7 @@ def fit(self:OneClassDetector, images, # normal training images (any form `as_im
     if c['pretext'] != 'raw_pixels':
         model, train, kw = self._split_overrides()
         xt = random_crops(x, c['train_crop'], c['crops_per_image'], c['seed']) if c['train_crop'] else x
-        with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed only, not on earlier work
-            torch.manual_seed(c['seed'])
-            self.pretext_ = make_pretext(c['pretext'], x.shape[1], xt.shape[-1], **model, **kw)
+        self.pretext_ = make_pretext(c['pretext'], x.shape[1], xt.shape[-1], seed=c['seed'], **model, **kw)
         self.pretext_, self.history_ = train_pretext(self.pretext_, xt, train)
     if c['head'] == 'builtin': s = -self.anomaly_score(x)
     else:

@@ -175,37 +175,36 @@ class CutPasteClassifier(Pretext):
         return F.cross_entropy(self.net(xc)['logits'], y.to(x.device)), len(xc)
 
 # %% ../nbs/03_pretext.ipynb #3b66fd18
-class CutPasteBinary(CutPasteClassifier):
+class _CutPasteVariant(CutPasteClassifier):
+    "A `CutPasteClassifier` whose variant (and classifier size) is fixed by the subclass."
+    variant_name = None
+    def __init__(self, net:EncoderWithHead, # backbone + head + classifier with `n_logits` classes
+                 jitter:float=0.1, # colour jitter applied to the normal images first
+                ): super().__init__(net, self.variant_name, jitter)
+
+# %% ../nbs/03_pretext.ipynb #bd20f2f9
+class CutPasteBinary(_CutPasteVariant):
     "CutPaste: normal vs CutPaste (2 classes)."
-    n_logits = 2
-    def __init__(self, net:EncoderWithHead, # backbone + head + 2-way classifier
-                 jitter:float=0.1, # colour jitter applied to the normal images first
-                ): super().__init__(net, 'binary', jitter)
+    variant_name,n_logits = 'binary',2
 
-class CutPasteScar(CutPasteClassifier):
+class CutPasteScar(_CutPasteVariant):
     "CutPaste-Scar: normal vs scar (2 classes)."
-    n_logits = 2
-    def __init__(self, net:EncoderWithHead, # backbone + head + 2-way classifier
-                 jitter:float=0.1, # colour jitter applied to the normal images first
-                ): super().__init__(net, 'scar', jitter)
+    variant_name,n_logits = 'scar',2
 
-class CutPaste3Way(CutPasteClassifier):
+class CutPaste3Way(_CutPasteVariant):
     "CutPaste 3-way: normal vs CutPaste vs scar (3 classes)."
-    n_logits = 3
-    def __init__(self, net:EncoderWithHead, # backbone + head + 3-way classifier
-                 jitter:float=0.1, # colour jitter applied to the normal images first
-                ): super().__init__(net, '3way', jitter)
+    variant_name,n_logits = '3way',3
 
-# %% ../nbs/03_pretext.ipynb #b58f25a4
+# %% ../nbs/03_pretext.ipynb #e3f08fe8
 PRETEXTS = {'rotation': RotationPrediction, 'contrastive': Contrastive, 'contrastive_da': ContrastiveDA,
             'cutpaste': CutPasteBinary, 'cutpaste_scar': CutPasteScar, 'cutpaste_3way': CutPaste3Way}
 
-# %% ../nbs/03_pretext.ipynb #e3f08fe8
+# %% ../nbs/03_pretext.ipynb #93b304c5
 def _pretext_class(name):
     if name not in PRETEXTS: raise ValueError(f"unknown pretext {name!r}; valid pretexts: {', '.join(PRETEXTS)}")
     return PRETEXTS[name]
 
-# %% ../nbs/03_pretext.ipynb #93b304c5
+# %% ../nbs/03_pretext.ipynb #484cad64
 def make_pretext(name:str, # a key of `PRETEXTS`
                  in_channels:int, # image channels
                  image_size:int, # image side in pixels (chooses the stem)
@@ -213,16 +212,19 @@ def make_pretext(name:str, # a key of `PRETEXTS`
                  head_hidden:tuple|None=None, # hidden sizes of the MLP head; None for the task's default
                  head_out:int|None=None, # output size of the MLP head; None for the task's default (128)
                  stem:str='auto', # 'auto', 'cifar' or 'imagenet'
+                 seed:int|None=None, # draw the initial weights from a generator seeded with this (None: the global RNG)
                  **kwargs, # passed to the pretext class (e.g. `temperature`, `k`, `jitter`)
                 )->Pretext:
     "A freshly initialized pretext task `name` for images with `in_channels` channels and side `image_size`."
     cls = _pretext_class(name)
-    backbone = ResNet18(in_channels, width, stem, image_size)
-    head = MLPHead(backbone.feature_dim, cls.head_hidden if head_hidden is None else tuple(head_hidden),
-                   cls.head_out if head_out is None else head_out)
-    return cls(EncoderWithHead(backbone, head, cls.n_logits), **kwargs)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None: torch.manual_seed(seed)
+        backbone = ResNet18(in_channels, width, stem, image_size)
+        head = MLPHead(backbone.feature_dim, cls.head_hidden if head_hidden is None else tuple(head_hidden),
+                       cls.head_out if head_out is None else head_out)
+        return cls(EncoderWithHead(backbone, head, cls.n_logits), **kwargs)
 
-# %% ../nbs/03_pretext.ipynb #02d0ff4f
+# %% ../nbs/03_pretext.ipynb #77173b58
 @dataclass
 class TrainConfig:
     "Settings of `train_pretext`."
@@ -251,7 +253,7 @@ class TrainConfig:
         if not self.lr > 0: raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if self.checkpoint is not None: self.checkpoint = str(self.checkpoint)
 
-# %% ../nbs/03_pretext.ipynb #525a87f9
+# %% ../nbs/03_pretext.ipynb #5acb1ea6
 _HEAD8 = dict(head_hidden=(512,)*8, head_out=128)
 _HEAD1 = dict(head_hidden=(512,), head_out=128)
 _SMOKE = dict(model=dict(width=4, head_hidden=(16,), head_out=16), train=dict(steps=2, batch_size=8, lr=0.01, log_every=1))
@@ -275,13 +277,13 @@ PRESETS = {
     'smoke': {name: _SMOKE for name in PRETEXTS},
 }
 
-# %% ../nbs/03_pretext.ipynb #5acb1ea6
+# %% ../nbs/03_pretext.ipynb #2e0cfca4
 def _preset(pretext_name, preset):
     _pretext_class(pretext_name)
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
     return PRESETS[preset][pretext_name]
 
-# %% ../nbs/03_pretext.ipynb #2e0cfca4
+# %% ../nbs/03_pretext.ipynb #a5b7f854
 def train_config(pretext_name:str, # a key of `PRETEXTS`
                  preset:str='cpu', # 'paper', 'cpu' or 'smoke'
                  **overrides, # `TrainConfig` fields to change, e.g. seed=3, checkpoint='run.pt'
@@ -298,7 +300,7 @@ def model_config(pretext_name:str, # a key of `PRETEXTS`
     "The model size of `preset` for `pretext_name`."
     return dict(_preset(pretext_name, preset)['model'])
 
-# %% ../nbs/03_pretext.ipynb #32ecf4de
+# %% ../nbs/03_pretext.ipynb #69af769e
 class TrainHistory(list):
     "The training log: a list of dicts (step, epoch, loss, images_per_s, lr), plus `wall_time` and `images_per_s`."
     wall_time:float = 0. # seconds of training, summed over resumed parts
@@ -308,7 +310,7 @@ class TrainHistory(list):
         "Images through the network per second over the whole run."
         return self.n_images/self.wall_time if self.wall_time else 0.
 
-# %% ../nbs/03_pretext.ipynb #69af769e
+# %% ../nbs/03_pretext.ipynb #c3f51046
 def _resolve_device(device):
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dev = torch.device(device)
@@ -333,7 +335,7 @@ def _save_checkpoint(path, state):
     "Write `state` to `path` atomically (a temporary file, then os.replace)."
     with atomic_write(path) as f: torch.save(state, f)
 
-# %% ../nbs/03_pretext.ipynb #68307ccc
+# %% ../nbs/03_pretext.ipynb #3131fd60
 def train_pretext(pretext:Pretext, # the task to train (its network is trained in place)
                   images:Tensor, # normal training images, uint8 (N,C,H,W)
                   config:TrainConfig|None=None, # training settings; None for `TrainConfig()`

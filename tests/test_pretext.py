@@ -195,5 +195,13 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match='valid presets'): train_config('rotation', 'fast')
     with pytest.raises(TypeError, match='valid fields'): train_config('rotation', 'cpu', learning_rate=1)
     with pytest.raises(ValueError, match='batch_size'): TrainConfig(batch_size=0)
-    with pytest.raises(RuntimeError, match='CUDA') if not torch.cuda.is_available() else pytest.raises(Exception):
-        train_pretext(p, imgs, cfg(device='cuda'))
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match='CUDA is not available'): train_pretext(p, imgs, cfg(device='cuda'))
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU (run benchmarks/gpu_check.sh on one)')
+@pytest.mark.parametrize('precision', ['fp32', 'bf16'])
+def test_cuda_training_runs(precision):
+    "On a GPU, training runs there (bf16 autocast, channels-last, cudnn.benchmark) and gives finite losses."
+    p = build('rotation')
+    q, hist = train_pretext(p, synthetic(16), cfg(device='cuda', precision=precision))
+    assert q.device.type == 'cuda' and all(math.isfinite(h['loss']) for h in hist)

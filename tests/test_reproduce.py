@@ -3,18 +3,11 @@ leaves earlier tables untouched."""
 import json, shutil
 from pathlib import Path
 import pytest
-from deepocc.reproduce import run_batch, load_preset, RecordStore
+from deepocc.reproduce import run_batch, load_preset
+from deepocc.records import RecordStore
+from conftest import copy_project
 
 ROOT = Path(__file__).resolve().parent.parent
-
-@pytest.fixture(scope='module')
-def smoke_root(tmp_path_factory):
-    "A copy of the paper notebooks and presets, so the smoke batch writes nothing into the checkout."
-    root = tmp_path_factory.mktemp('proj')
-    shutil.copytree(ROOT/'nbs'/'paper', root/'nbs'/'paper', ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
-    shutil.copytree(ROOT/'presets', root/'presets')
-    res = run_batch('smoke', root=root)
-    return root, res
 
 def test_smoke_batch_regenerates_everything(smoke_root):
     root, res = smoke_root
@@ -61,9 +54,7 @@ def test_unknown_preset_and_parameter(smoke_root):
 def test_killed_runner_resumes(tmp_path):
     "Kill a real batch after its first record, rerun it: it finishes the rest and keeps the finished records."
     import os, signal, subprocess, sys, time
-    root = tmp_path
-    shutil.copytree(ROOT/'nbs'/'paper', root/'nbs'/'paper', ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
-    shutil.copytree(ROOT/'presets', root/'presets')
+    root = copy_project(tmp_path)
     (root/'presets'/'kill.yaml').write_text('common: {preset: smoke, out_dir: runs/kill/figures}\n'
                                             'table1_semantic: {datasets: [digits], classes: 3, max_test: 200}\n')
     code = f"from deepocc.reproduce import run_batch; run_batch('kill', only=['table1'], root={str(root)!r})"

@@ -28,7 +28,7 @@ run() { "$@" >>"$log" 2>&1 || { cat "$log"; echo "setup: failed: $*"; exit 1; };
 : > "$log"
 # PyTorch pinned to the release this project is tested with (the CPU-only 2.13 wheel lacks a matching torchvision)
 run .venv/bin/python -m pip install 'torch==2.14.1' 'torchvision==0.29.1'
-run .venv/bin/python -m pip install -e '.[dev]'
+run .venv/bin/python -m pip install -e '.[dev,ray]'
 run .venv/bin/python -m pip check
 echo "$want" > $stamp
 echo "setup: done"

@@ -1,0 +1,124 @@
+"""Records are reused only when their fingerprint matches; the same grid runs on local workers and on a real Ray
+cluster (bound to 127.0.0.1, usage statistics off) with the same records; a killed Ray worker's cell is retried."""
+import json, os, signal, subprocess, sys, threading, time
+from dataclasses import replace
+from pathlib import Path
+import pytest
+import deepocc.cells, deepocc.engines
+from deepocc.cells import ExperimentCell
+from deepocc.engines import LocalEngine, RayEngine, LocalRayCluster, run_cells, plan_cells
+from deepocc.records import RecordStore
+from conftest import copy_project
+
+BIN = Path(sys.executable).parent
+
+def _cell(**kw):
+    return ExperimentCell(**{**dict(table='t', dataset='digits', category='3', method='rotation', heads=('kde', 'builtin'),
+                                     preset='smoke', image_size=16, max_test=100), **kw})
+
+def _no_compute(*a, **k): raise AssertionError('a valid stored record was recomputed')
+
+def test_matching_record_is_reused(tmp_path, monkeypatch):
+    st = RecordStore(tmp_path)
+    first = run_cells([_cell()], st, LocalEngine(1), echo=False)
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob('*.json')}
+    monkeypatch.setattr(deepocc.engines, 'run_cell', _no_compute)
+    again = run_cells([_cell(options={'progress': True})], st, LocalEngine(1), echo=False)  # logging settings are not results
+    assert again == first and {p: p.stat().st_mtime_ns for p in tmp_path.glob('*.json')} == stamps
+
+@pytest.mark.parametrize('change', ['config', 'source'])
+def test_changed_config_or_source_is_recomputed(tmp_path, monkeypatch, change):
+    st = RecordStore(tmp_path)
+    old = run_cells([_cell()], st, LocalEngine(1), echo=False)
+    cell = _cell()
+    if change == 'config': cell = _cell(options={'steps': 3})  # the smoke preset trains 2 steps
+    else: monkeypatch.setattr(deepocc.cells, 'source_hash', lambda: 'changedsource')
+    plan = plan_cells([cell], st)
+    assert len(plan['stale']) == 2 and not plan['fresh']
+    why = plan['stale'][0][1]
+    assert any(w.startswith('config.train.steps: 2 -> 3') for w in why) if change == 'config' else any('-> changedsource' in w for w in why), why
+    new = run_cells([cell], st, LocalEngine(1), echo=False)
+    assert all(n['fingerprint'] != o['fingerprint'] for n, o in zip(new, old))
+    assert len(list(tmp_path.glob('*.json'))) == 2, 'the stale records were replaced, not duplicated'
+
+def test_local_workers_match_in_process(tmp_path):
+    "2 worker processes x 1 thread give the records of 1 in-process worker x 1 thread."
+    cells = [_cell(category=str(c)) for c in range(3)]
+    a = run_cells(cells, RecordStore(tmp_path/'a'), LocalEngine(1, 1), echo=False)
+    b = run_cells(cells, RecordStore(tmp_path/'b'), LocalEngine(2, 1), echo=False)
+    assert [(r['fingerprint'], r['auroc']) for r in a] == [(r['fingerprint'], r['auroc']) for r in b]
+    assert len({r['pid'] for r in b}) == 2 and os.getpid() not in {r['pid'] for r in b}
+
+def test_wrong_address_is_a_clear_error():
+    r = subprocess.run([str(BIN/'deepocc-reproduce'), '--preset', 'smoke', '--engine', 'ray', '--address', '127.0.0.1:9'],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--address '127.0.0.1:9'" in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    r = subprocess.run([str(BIN/'deepocc-reproduce'), '--help'], capture_output=True, text=True, timeout=120)
+    for flag in ('--preset', '--only', '--jobs', '--seeds', '--engine', '--workers', '--threads', '--address', '--render-only'):
+        assert flag in r.stdout, flag
+
+@pytest.fixture(scope='module')
+def ray_cluster():
+    "A real Ray head node on 127.0.0.1 (own port and temp folder, no dashboard, no usage stats), stopped also on failure."
+    cl = LocalRayCluster(num_cpus=2)
+    try:
+        cl.start()
+        yield cl
+    finally: cl.stop()
+
+def _records(folder): return {p.name: json.loads(p.read_text()) for p in sorted(Path(folder).glob('*.json'))}
+
+def test_ray_smoke_grid_equals_local(ray_cluster, smoke_root, tmp_path):
+    local_root, res = smoke_root
+    assert all(r['ok'] for r in res)
+    root = copy_project(tmp_path)
+    r = subprocess.run([str(BIN/'deepocc-reproduce'), '--preset', 'smoke', '--engine', 'ray', '--address', ray_cluster.address,
+                        '--only', 'table'], cwd=root, capture_output=True, text=True, timeout=900,
+                       env={**os.environ, 'RAY_USAGE_STATS_ENABLED': '0'})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ray_recs, local_recs = _records(root/'runs'/'smoke'/'records'), _records(local_root/'runs'/'smoke'/'records')
+    local_recs = {k: v for k, v in local_recs.items() if v['table'] != 'fig_uniformity'}
+    assert ray_recs.keys() == local_recs.keys() and len(ray_recs) >= 15
+    for k in ray_recs:
+        a, b = ray_recs[k], local_recs[k]
+        assert a['fingerprint'] == b['fingerprint'], k
+        for f in ('auroc', 'pixel_auroc'):
+            if f in a: assert a[f] == pytest.approx(b[f], abs=1e-9), (k, f, a[f], b[f])
+    assert {v['pid'] for v in ray_recs.values()}.isdisjoint({v['pid'] for v in local_recs.values()})
+
+def _task_pids(name='deepocc_cell'):
+    "PIDs of Ray worker processes now running a deepocc cell (Ray titles them ray::<task name>)."
+    out = []
+    for p in Path('/proc').iterdir():
+        if not p.name.isdigit(): continue
+        try: cmd = (p/'cmdline').read_bytes().decode(errors='replace')
+        except OSError: continue
+        if cmd.startswith(f'ray::{name}'): out.append(int(p.name))
+    return out
+
+def test_killed_ray_worker_cell_is_retried(ray_cluster, tmp_path):
+    cells = [_cell(category=str(c), heads=('kde',), options={'steps': 150, 'batch_size': 16}) for c in range(4)]
+    killed = []
+    def killer():
+        t0 = time.time()
+        while time.time() - t0 < 120 and not killed:
+            pids = _task_pids()
+            if pids:
+                time.sleep(1.0)  # let the cell get into training
+                try: os.kill(pids[0], signal.SIGKILL); killed.append(pids[0])
+                except ProcessLookupError: pass
+            time.sleep(0.1)
+    th = threading.Thread(target=killer); th.start()
+    delivered = []
+    eng = RayEngine(ray_cluster.address)
+    st = RecordStore(tmp_path)
+    orig = st.put
+    st.put = lambda r: (delivered.append(tuple(r[k] for k in ('category', 'head', 'seed'))), orig(r))[1]
+    recs = run_cells(cells, st, eng, echo=False)
+    th.join()
+    assert killed, 'no Ray worker running a cell was found to kill'
+    assert len(recs) == 4 and sorted(r['category'] for r in recs) == ['0', '1', '2', '3'], 'the grid completed'
+    assert len(delivered) == len(set(delivered)) == 4, f'each record written once: {delivered}'
+    assert killed[0] not in {r['pid'] for r in recs}, 'the killed worker delivered nothing; its cell ran again elsewhere'
+    ref = run_cells([cells[0]], RecordStore(tmp_path/'ref'), LocalEngine(1, 1), echo=False)[0]
+    assert ref['auroc'] == pytest.approx(next(r for r in recs if r['category'] == '0')['auroc'], abs=1e-9)

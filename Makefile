@@ -8,7 +8,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 268435456
 
-.PHONY: setup test reproduce export readme clean-nbs
+.PHONY: setup test reproduce export readme notebooks clean-nbs
 
 setup:
 	@bash tools/setup_env.sh
@@ -27,3 +27,15 @@ export: setup
 
 readme: setup
 	$(VENV)/python tools/make_readme.py
+
+# execute the library notebooks in place (they are committed with their outputs), then clean them
+notebooks: setup
+	$(VENV)/python tools/run_notebooks.py $(ARGS) && $(VENV)/nbdev_clean
+
+# the documentation site from the notebooks into _site/ (mkdocs + Material + mkdocs-jupyter; no notebook is executed)
+docs: setup
+	$(VENV)/python tools/build_docs.py
+
+# build the site, then check every page in headless Chromium (tests/test_docs.py; screenshots in _site_screenshots/)
+docs-check: docs
+	$(VENV)/python -m pytest tests/test_docs.py -q -p no:cacheprovider

@@ -122,3 +122,38 @@ def test_killed_ray_worker_cell_is_retried(ray_cluster, tmp_path):
     assert killed[0] not in {r['pid'] for r in recs}, 'the killed worker delivered nothing; its cell ran again elsewhere'
     ref = run_cells([cells[0]], RecordStore(tmp_path/'ref'), LocalEngine(1, 1), echo=False)[0]
     assert ref['auroc'] == pytest.approx(next(r for r in recs if r['category'] == '0')['auroc'], abs=1e-9)
+
+def _children(parent:int)->list:
+    "PIDs of this process's spawned worker processes."
+    out = []
+    for p in Path('/proc').iterdir():
+        if not p.name.isdigit(): continue
+        try:
+            ppid = int((p/'stat').read_text().rsplit(')', 1)[1].split()[1])
+            cmd = (p/'cmdline').read_bytes()
+        except (OSError, IndexError, ValueError): continue
+        if ppid == parent and b'multiprocessing' in cmd and b'resource_tracker' not in cmd: out.append(int(p.name))
+    return out
+
+def test_killed_local_worker_cell_is_retried(tmp_path):
+    "SIGKILL a local worker mid-grid: the pool is restarted, the unfinished cells run again, nothing is lost or doubled."
+    cells = [_cell(category=str(c), heads=('kde',), options={'steps': 150, 'batch_size': 16}) for c in range(4)]
+    killed = []
+    def killer():
+        t0 = time.time()
+        while time.time() - t0 < 120 and not killed:
+            pids = _children(os.getpid())
+            if len(pids) >= 2:
+                time.sleep(3.0)  # the workers have imported deepocc and started their first cells
+                try: os.kill(pids[0], signal.SIGKILL); killed.append(pids[0])
+                except ProcessLookupError: pass
+            time.sleep(0.1)
+    th = threading.Thread(target=killer); th.start()
+    st, delivered = RecordStore(tmp_path), []
+    orig = st.put
+    st.put = lambda r: (delivered.append(r['category']), orig(r))[1]
+    recs = run_cells(cells, st, LocalEngine(2, 1), echo=False)
+    th.join()
+    assert killed, 'no worker process was found to kill'
+    assert sorted(r['category'] for r in recs) == ['0', '1', '2', '3'] and sorted(delivered) == ['0', '1', '2', '3']
+    assert killed[0] not in {r['pid'] for r in recs}

@@ -12,3 +12,14 @@ def test_notebook(nb, monkeypatch):
     monkeypatch.chdir(nb.parent)
     ok, secs = nbdev.test.test_nb(nb, skip_flags=['notest', 'slow', 'gpu'], showerr=True)
     assert ok, f'{nb.name} failed (traceback above)'
+
+LIBRARY = sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
+
+@pytest.mark.parametrize('nb', LIBRARY, ids=lambda p: p.name)
+def test_library_notebook_is_committed_with_outputs(nb):
+    "The notebooks are the documentation: each is committed executed (tools/run_notebooks.py), with no error output."
+    import json
+    cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+    errors = [c['source'][:1] for c in cells for o in c.get('outputs', []) if o.get('output_type') == 'error']
+    assert not errors, f'{nb.name} is committed with error outputs in cells starting {errors}'
+    assert any(c.get('outputs') for c in cells), f'{nb.name} is committed without outputs: run `make notebooks` and commit'

@@ -74,3 +74,34 @@ def test_killed_runner_resumes(tmp_path):
     md = (root/'runs'/'kill'/'figures'/'table1_semantic.md').read_text()
     rows = [l for l in md.splitlines() if l.startswith('| ') and not l.startswith(('| method', '| ---'))]
     assert len(rows) == 5 and not any('–' in r for r in rows), md
+
+def test_render_only_rebuilds_tables_without_computing(smoke_root, tmp_path):
+    "--render-only rebuilds every table from the stored records and computes nothing, not even a missing record."
+    src, _ = smoke_root
+    root = copy_project(tmp_path)
+    shutil.copytree(src/'runs'/'smoke'/'records', root/'runs'/'smoke'/'records')
+    recs = sorted((root/'runs'/'smoke'/'records').glob('table2__*.json'))
+    recs[0].unlink()
+    stamps = {p: p.stat().st_mtime_ns for p in (root/'runs'/'smoke'/'records').glob('*.json')}
+    res = run_batch('smoke', only=['table'], root=root, render_only=True)
+    assert all(r['ok'] for r in res), [r.get('error') for r in res]
+    assert not recs[0].exists(), 'render-only computed a missing record'
+    assert {p: p.stat().st_mtime_ns for p in (root/'runs'/'smoke'/'records').glob('*.json')} == stamps
+    t1_new = (root/'runs'/'smoke'/'figures'/'table1_semantic.md').read_text()
+    t1_old = (src/'runs'/'smoke'/'figures'/'table1_semantic.md').read_text()
+    assert t1_new == t1_old, 'the same records render the same table'
+    t2 = (root/'runs'/'smoke'/'figures'/'table2_defect_image.md').read_text()
+    assert '–' in t2, 'the missing record shows as a dash'
+
+def test_committed_cpu_tables_match_committed_records(tmp_path):
+    "The committed cpu tables are what the committed records render (every number is auditable)."
+    if not (ROOT/'records'/'cpu').is_dir(): pytest.skip('no committed cpu records yet')
+    root = copy_project(tmp_path)
+    shutil.copytree(ROOT/'records', root/'records')
+    names = sorted({p.name.split('__')[0] for p in (ROOT/'records'/'cpu').glob('*.json')} & {'table2', 'table3'})
+    assert names, 'records for table2 or table3 are committed'
+    res = run_batch('cpu', only=names, root=root, render_only=True)
+    assert all(r['ok'] for r in res), [r.get('error') for r in res]
+    for n in names:
+        stem = {'table2': 'table2_defect_image', 'table3': 'table3_defect_pixel'}[n]
+        assert (root/'figures'/f'{stem}.md').read_text() == (ROOT/'figures'/f'{stem}.md').read_text(), stem

@@ -8,7 +8,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 268435456
 
-.PHONY: setup test reproduce export readme notebooks clean-nbs
+.PHONY: setup test reproduce export readme notebooks clean-nbs docs docs-check
 
 setup:
 	@bash tools/setup_env.sh

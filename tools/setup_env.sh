@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# Set up everything deepocc needs on a fresh machine: Debian's Fashion-MNIST (where apt can be used),
+# Set up everything deepocc needs on a fresh machine: Debian's Fashion-MNIST and Chromium (where apt can be used),
 # a virtual environment in .venv, PyTorch, and deepocc with its dev tools. Idempotent: a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-if [[ ! -e $fmnist ]] && command -v apt-get >/dev/null 2>&1; then
-  if [[ $(id -u) == 0 ]]; then sudo=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
-  if [[ $sudo != none ]]; then
-    echo "setup: installing Debian's dataset-fashion-mnist"
-    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq dataset-fashion-mnist; } >/dev/null \
-      || echo "setup: warning: apt-get could not install dataset-fashion-mnist; Fashion-MNIST tables will say 'not available'"
-  else
-    echo "setup: warning: no root or sudo for apt-get; install dataset-fashion-mnist yourself or set \$DEEPOCC_DATA"
+# Debian packages, where apt-get can be used (root, or sudo without a password): Fashion-MNIST for the tables, and
+# Chromium with its driver for the docs' browser test (tests/test_docs.py). Checked on every run, before the stamp.
+sudo=unknown apt_updated=no
+apt_install() {  # apt_install "what is missing without it" PACKAGE...
+  local why=$1; shift
+  if [[ $sudo == unknown ]]; then
+    if [[ $(id -u) == 0 ]]; then sudo=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
   fi
+  if [[ $sudo == none ]]; then echo "setup: warning: no root or sudo for apt-get; install $* yourself ($why)"; return; fi
+  echo "setup: installing Debian's $*"
+  if [[ $apt_updated == no ]]; then $sudo apt-get update -qq >/dev/null 2>&1 && apt_updated=yes; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || echo "setup: warning: apt-get could not install $*; $why"
+}
+fmnist=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+if command -v apt-get >/dev/null 2>&1; then
+  [[ -e $fmnist ]] || apt_install "Fashion-MNIST tables will say 'not available'; or set \$DEEPOCC_DATA" dataset-fashion-mnist
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] \
+    || apt_install "the docs browser test (tests/test_docs.py) skips, or fails under CI" chromium chromium-driver
+elif [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  echo "setup: warning: no apt-get; install Chromium and chromedriver as /usr/bin/chromium and /usr/bin/chromedriver for tests/test_docs.py"
 fi
 
 stamp=.venv/.deepocc-setup

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import multiprocessing as mp, os, socket, sys, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 import torch
 from .records import RecordStore
 from .cells import ExperimentCell, cell_inputs, run_cell
@@ -92,9 +93,7 @@ class LocalEngine:
                 for f in as_completed(futs):
                     c, h = futs[f]
                     try: on_done(c, f.result())
-                    except Exception as e:
-                        from concurrent.futures.process import BrokenProcessPool
-                        if not isinstance(e, BrokenProcessPool): raise
+                    except BrokenProcessPool as e:
                         tries[c.label] = tries.get(c.label, 0) + 1
                         if tries[c.label] > self.retries: raise RuntimeError(f'{c.label}: its worker died {tries[c.label]} times') from e
                         left.append((c, h))
@@ -145,7 +144,7 @@ class RayEngine:
         for c, h in todo:
             g = gpus if c.method != 'raw_pixels' else 0
             refs[task.options(num_cpus=self.num_cpus, num_gpus=g, max_retries=self.max_retries, retry_exceptions=False,
-                              name=f'deepocc_cell').remote(c, h, self.num_cpus)] = c
+                              name='deepocc_cell').remote(c, h, self.num_cpus)] = c
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

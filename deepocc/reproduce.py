@@ -245,8 +245,9 @@ def _parser():
 
 def main(argv:list|None=None):
     "Console script `deepocc-reproduce`: regenerate the papers' tables and figures."
-    a = _parser().parse_args(argv)
-    if a.address and a.engine != 'ray': _parser().error('--address is for --engine ray')
+    ap = _parser()
+    a = ap.parse_args(argv)
+    if a.address and a.engine != 'ray': ap.error('--address is for --engine ray')
     try: res = run_batch(a.preset, a.only, a.jobs, a.seeds, engine=a.engine, workers=a.workers, threads=a.threads,
                          address=a.address, render_only=a.render_only)
     except (EngineError, ValueError, FileNotFoundError) as e:

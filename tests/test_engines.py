@@ -86,29 +86,44 @@ def test_ray_smoke_grid_equals_local(ray_cluster, smoke_root, tmp_path):
             if f in a: assert a[f] == pytest.approx(b[f], abs=1e-9), (k, f, a[f], b[f])
     assert {v['pid'] for v in ray_recs.values()}.isdisjoint({v['pid'] for v in local_recs.values()})
 
-def _task_pids(name='deepocc_cell'):
-    "PIDs of Ray worker processes now running a deepocc cell (Ray titles them ray::<task name>)."
+def _pids(match)->list:
+    "PIDs of processes whose (ppid, cmdline) satisfy `match`."
     out = []
     for p in Path('/proc').iterdir():
         if not p.name.isdigit(): continue
-        try: cmd = (p/'cmdline').read_bytes().decode(errors='replace')
-        except OSError: continue
-        if cmd.startswith(f'ray::{name}'): out.append(int(p.name))
+        try:
+            ppid = int((p/'stat').read_text().rsplit(')', 1)[1].split()[1])
+            cmd = (p/'cmdline').read_bytes()
+        except (OSError, IndexError, ValueError): continue
+        if match(ppid, cmd): out.append(int(p.name))
     return out
+
+def _ray_cell_pids():
+    "Ray worker processes now running a deepocc cell (Ray titles them ray::<task name>)."
+    return _pids(lambda ppid, cmd: cmd.startswith(b'ray::deepocc_cell'))
+
+def _local_worker_pids():
+    "This process's spawned worker processes."
+    return _pids(lambda ppid, cmd: ppid == os.getpid() and b'multiprocessing' in cmd and b'resource_tracker' not in cmd)
+
+def _kill_one_worker(find, need:int, delay:float, killed:list):
+    "A thread that SIGKILLs the first of `find()` once at least `need` are up and `delay` s have passed; PIDs go to `killed`."
+    def run():
+        t0 = time.time()
+        while time.time() - t0 < 120 and not killed:
+            pids = find()
+            if len(pids) >= need:
+                time.sleep(delay)  # let the cell get into training
+                try: os.kill(pids[0], signal.SIGKILL); killed.append(pids[0])
+                except ProcessLookupError: pass
+            time.sleep(0.1)
+    th = threading.Thread(target=run); th.start()
+    return th
 
 def test_killed_ray_worker_cell_is_retried(ray_cluster, tmp_path):
     cells = [_cell(category=str(c), heads=('kde',), options={'steps': 150, 'batch_size': 16}) for c in range(4)]
     killed = []
-    def killer():
-        t0 = time.time()
-        while time.time() - t0 < 120 and not killed:
-            pids = _task_pids()
-            if pids:
-                time.sleep(1.0)  # let the cell get into training
-                try: os.kill(pids[0], signal.SIGKILL); killed.append(pids[0])
-                except ProcessLookupError: pass
-            time.sleep(0.1)
-    th = threading.Thread(target=killer); th.start()
+    th = _kill_one_worker(_ray_cell_pids, 1, 1.0, killed)
     delivered = []
     eng = RayEngine(ray_cluster.address)
     st = RecordStore(tmp_path)
@@ -123,32 +138,11 @@ def test_killed_ray_worker_cell_is_retried(ray_cluster, tmp_path):
     ref = run_cells([cells[0]], RecordStore(tmp_path/'ref'), LocalEngine(1, 1), echo=False)[0]
     assert ref['auroc'] == pytest.approx(next(r for r in recs if r['category'] == '0')['auroc'], abs=1e-9)
 
-def _children(parent:int)->list:
-    "PIDs of this process's spawned worker processes."
-    out = []
-    for p in Path('/proc').iterdir():
-        if not p.name.isdigit(): continue
-        try:
-            ppid = int((p/'stat').read_text().rsplit(')', 1)[1].split()[1])
-            cmd = (p/'cmdline').read_bytes()
-        except (OSError, IndexError, ValueError): continue
-        if ppid == parent and b'multiprocessing' in cmd and b'resource_tracker' not in cmd: out.append(int(p.name))
-    return out
-
 def test_killed_local_worker_cell_is_retried(tmp_path):
     "SIGKILL a local worker mid-grid: the pool is restarted, the unfinished cells run again, nothing is lost or doubled."
     cells = [_cell(category=str(c), heads=('kde',), options={'steps': 150, 'batch_size': 16}) for c in range(4)]
     killed = []
-    def killer():
-        t0 = time.time()
-        while time.time() - t0 < 120 and not killed:
-            pids = _children(os.getpid())
-            if len(pids) >= 2:
-                time.sleep(3.0)  # the workers have imported deepocc and started their first cells
-                try: os.kill(pids[0], signal.SIGKILL); killed.append(pids[0])
-                except ProcessLookupError: pass
-            time.sleep(0.1)
-    th = threading.Thread(target=killer); th.start()
+    th = _kill_one_worker(_local_worker_pids, 2, 3.0, killed)  # 3 s: the workers have imported deepocc and started
     st, delivered = RecordStore(tmp_path), []
     orig = st.put
     st.put = lambda r: (delivered.append(r['category']), orig(r))[1]

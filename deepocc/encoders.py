@@ -13,7 +13,7 @@ from torchvision.models.resnet import BasicBlock
 __all__ = ['ResNet18', 'MLPHead', 'EncoderWithHead']
 
 # %% ../nbs/02_encoders.ipynb #dbe1de19
-_STEMS = ('auto', 'cifar', 'imagenet')
+_STEMS = ('auto', 'cifar', 'stride2', 'imagenet')
 
 def _check_batch(x, in_channels):
     "Raise a clear error unless `x` is a float (N,`in_channels`,H,W) tensor."
@@ -29,11 +29,11 @@ class _StridedConv1x1(nn.Conv2d):
 
 # %% ../nbs/02_encoders.ipynb #64bf2cdc
 class ResNet18(nn.Module):
-    "ResNet-18 with a CIFAR or ImageNet stem and a width multiplier; returns the pooled feature."
+    "ResNet-18 with a CIFAR, stride-2 or ImageNet stem and a width multiplier; returns the pooled feature."
     def __init__(self,
                  in_channels:int=3, # input channels (1 for grayscale, 3 for colour, any other number works)
                  width:int=64, # channels of the first stage; stages have width·(1,2,4,8)
-                 stem:str='auto', # 'cifar' (3×3 stride 1, no max-pool), 'imagenet' (7×7 stride 2 + max-pool) or 'auto'
+                 stem:str='auto', # 'cifar' (3×3 stride 1, no max-pool), 'stride2' (3×3 stride 2, no max-pool), 'imagenet' (7×7 stride 2 + max-pool) or 'auto'
                  image_size:int=32, # input size; with stem='auto' sizes ≤ 64 get the CIFAR stem
                 ):
         super().__init__()
@@ -42,8 +42,8 @@ class ResNet18(nn.Module):
         if stem == 'auto': stem = 'cifar' if image_size <= 64 else 'imagenet'
         self.in_channels,self.width,self.stem_kind = int(in_channels),int(width),stem
         self.feature_dim = 8*self.width
-        if stem == 'cifar':
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        if stem in ('cifar', 'stride2'):
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1 if stem == 'cifar' else 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
         else:
             self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
                                       nn.MaxPool2d(3, 2, 1))
@@ -67,6 +67,14 @@ class ResNet18(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.pool(x).flatten(1)
 
+    def pooled_stages(self, x:Tensor, # images, float (N,C,H,W)
+                     )->list: # [(N, 2·width), (N, 4·width), (N, 8·width)]
+        "Globally average-pooled outputs of stages 2, 3 and 4 (the last one is `forward`'s feature)."
+        _check_batch(x, self.in_channels)
+        x2 = self.layer2(self.layer1(self.stem(x)))
+        x3 = self.layer3(x2)
+        return [self.pool(t).flatten(1) for t in (x2, x3, self.layer4(x3))]
+
 # %% ../nbs/02_encoders.ipynb #3cc01fae
 class MLPHead(nn.Sequential):
     "Linear(no bias)–BatchNorm1d–ReLU for each hidden size, then a final Linear to `out_dim`."
@@ -82,7 +90,7 @@ class MLPHead(nn.Sequential):
         self.in_dim,self.hidden,self.out_dim = int(in_dim),tuple(hidden),int(out_dim)
 
 # %% ../nbs/02_encoders.ipynb #276bc212
-_TAPS = ('pool', 'embed')
+_TAPS = ('pool', 'embed', 'layers')
 
 # %% ../nbs/02_encoders.ipynb #72048d95
 class EncoderWithHead(nn.Module):
@@ -109,7 +117,7 @@ class EncoderWithHead(nn.Module):
 
     @torch.no_grad()
     def features(self, x:Tensor, # images, float (N,C,H,W) in [0,1], or uint8 (converted with /255 per chunk)
-                 tap:str='pool', # 'pool' (backbone) or 'embed' (head output)
+                 tap:str='pool', # 'pool' (backbone), 'embed' (head output) or 'layers' (pooled stages 2–4, each L2-normalized)
                  batch_size:int=512, # images per forward pass
                 )->Tensor: # (N, D) features, on the device of `x`
         "Features of `x` at `tap`, computed in eval mode without gradients, `batch_size` images at a time."
@@ -122,8 +130,14 @@ class EncoderWithHead(nn.Module):
             for i in range(0, len(x), batch_size):
                 xb = x[i:i+batch_size].to(dev)
                 xb = xb.float()/255 if xb.dtype == torch.uint8 else xb.float()
-                pool = self.backbone(xb)
-                out.append((pool if tap == 'pool' else self.head(pool)).to(x.device))
+                if tap == 'layers': f = torch.cat([F.normalize(t, dim=1) for t in self.backbone.pooled_stages(xb)], 1)
+                else: f = self.backbone(xb) if tap == 'pool' else self.head(self.backbone(xb))
+                out.append(f.to(x.device))
         finally: self.train(was_training)
-        if not out: return torch.zeros(0, self.backbone.feature_dim if tap == 'pool' else self.out_dim, device=x.device)
+        if not out: return torch.zeros(0, self.feature_dim(tap), device=x.device)
         return torch.cat(out)
+
+    def feature_dim(self, tap:str='pool')->int:
+        "Length of the feature vector at `tap`."
+        if tap not in _TAPS: raise ValueError(f"unknown tap {tap!r}; valid taps: {', '.join(_TAPS)}")
+        return {'pool': self.backbone.feature_dim, 'embed': self.out_dim, 'layers': 14 * self.backbone.width}[tap]

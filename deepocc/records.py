@@ -35,11 +35,20 @@ def _json_default(o):
     raise TypeError(f'not JSON serializable: {type(o).__name__}')
 
 # %% ../nbs/09_records.ipynb #ea251710
+def _cpu_model()->str:
+    "The CPU's model name from /proc/cpuinfo (Linux), else `platform.processor()`; '' when unknown."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return ' '.join(line.split(':', 1)[1].split())
+    except OSError: pass
+    return platform.processor()
+
 def machine_description()->str:
-    "A short description of the hardware this process runs on."
+    "A short description of the hardware this process runs on: cores, architecture, CPU model, GPU."
     import torch
     dev = f'GPU {torch.cuda.get_device_name(0)}' if torch.cuda.is_available() else 'no GPU'
-    return f'{os.cpu_count()}-core {platform.machine()} CPU, {dev}'
+    model = _cpu_model()
+    return f"{os.cpu_count()}-core {platform.machine()} CPU{' (' + model + ')' if model else ''}, {dev}"
 
 def git_revision(path:str|Path|None=None)->str:
     "The git revision of the checkout holding `path` (or 'unknown'), '+dirty' when its code has changes (`figures/`, `records/` aside)."

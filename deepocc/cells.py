@@ -39,9 +39,8 @@ def evaluate_method(data, # a `OneClassData` task
     out, f_train, f_test = {}, None, None
     for h in heads:
         t1 = time.time()
-        if h == first: s = det.anomaly_score(data.test)
-        elif h == 'builtin': s = rotation_builtin_score(det.pretext_.rotation_probs(data.test)).numpy()
-        else:
+        if h == 'builtin': s = rotation_builtin_score(det.pretext_.rotation_probs(data.test)).numpy()
+        else:  # features once per cell; the first head refits the detector's own head on them (same head, same seed)
             if f_train is None: f_train, f_test = det.features(data.train), det.features(data.test)
             s = make_head(h, seed=seed).fit(f_train).score(f_test).numpy()
         out[h] = dict(auroc=image_auroc(data.test_labels.numpy(), s), train_s=round(train_s, 1),
@@ -72,15 +71,34 @@ def fit_patch_localizer(data, # a `OneClassData` task
     loc = det.fit_localizer(data.train, patch, stride, per_location).localizer_
     return det, loc, time.time() - t0
 
-def evaluate_localization(data, method:str='cutpaste_3way', preset:str='cpu', seed:int=0, patch:int=32, stride:int=4,
-                          train_crop:int|None=None, per_location:bool=False, **overrides)->dict:
-    "Pixel AUROC of the heatmaps and image AUROC of their maxima, in percent."
+def evaluate_localization(data, # a `OneClassData` task with pixel masks
+                          method:str='cutpaste_3way', # the stage-1 task
+                          preset:str='cpu', # model/training sizes
+                          seed:int=0, # training seed
+                          patch:int=32, # patch route: patch side
+                          stride:int=4, # patch route: patch stride
+                          train_crop:int|None=None, # patch route: stage-1 crop side (None: 2·patch)
+                          per_location:bool=False, # patch route: one Gaussian per location
+                          route:str='patch', # 'patch' (CutPaste's patch model) or 'gradcam' (GradCAM of the image-level model)
+                          **overrides, # passed to `OneClassDetector`
+                         )->dict: # pixel_auroc, auroc (image level), seconds, sizes
+    "Pixel AUROC of the heatmaps and the image AUROC of the same model, in percent."
     from deepocc.metrics import image_auroc, pixel_auroc
     if data.test_masks is None: raise ValueError(f'{data.name}/{data.category} has no pixel masks: pixel AUROC needs them')
-    det, loc, train_s = fit_patch_localizer(data, method, preset, seed, patch, stride, train_crop, per_location, **overrides)
-    t1 = time.time()
-    maps = loc.anomaly_maps(data.test)
-    return dict(pixel_auroc=pixel_auroc(data.test_masks, maps), auroc=image_auroc(data.test_labels.numpy(), loc.image_scores(maps).numpy()),
+    if route not in ('patch', 'gradcam'): raise ValueError(f"unknown localization route {route!r}; valid: patch, gradcam")
+    if route == 'patch':
+        det, loc, train_s = fit_patch_localizer(data, method, preset, seed, patch, stride, train_crop, per_location, **overrides)
+        t1 = time.time()
+        maps = loc.anomaly_maps(data.test)
+        image_scores = loc.image_scores(maps).numpy()
+    else:
+        from deepocc.detector import OneClassDetector
+        from deepocc.localize import gradcam_maps
+        t0 = time.time()
+        det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, **overrides).fit(data.train)
+        train_s, t1 = time.time() - t0, time.time()
+        maps, image_scores = gradcam_maps(det.pretext_, data.test), det.anomaly_score(data.test)
+    return dict(pixel_auroc=pixel_auroc(data.test_masks, maps), auroc=image_auroc(data.test_labels.numpy(), image_scores),
                 train_s=round(train_s, 1), test_s=round(time.time() - t1, 1), n_train=len(data.train), n_test=len(data.test))
 
 # %% ../nbs/10_cells.ipynb #7c81f53a
@@ -104,7 +122,7 @@ def _full_task(dataset, category, image_size, seed):
     return load_one_class(dataset, category, **({'size': image_size} if image_size else {}))
 
 # %% ../nbs/10_cells.ipynb #cab943aa
-_LOC_OPTIONS = ('patch', 'stride', 'train_crop', 'per_location')
+_LOC_OPTIONS = ('patch', 'stride', 'train_crop', 'per_location', 'route')
 
 @dataclass
 class ExperimentCell:
@@ -154,7 +172,8 @@ def resolved_config(cell:ExperimentCell)->dict:
     from deepocc.detector import OneClassDetector
     if cell.method == 'raw_pixels': return {}
     head = 'gde' if cell.kind == 'localization' else next((h for h in cell.heads if h != 'builtin'), 'builtin')
-    extra = dict(train_crop=_train_crop(cell)) if cell.kind == 'localization' else {}
+    patch_route = cell.kind == 'localization' and cell.options.get('route', 'patch') == 'patch'
+    extra = dict(train_crop=_train_crop(cell)) if patch_route else {}
     det = OneClassDetector(cell.method, head, 'pool' if cell.kind == 'localization' else cell.feature, cell.preset,
                            seed=cell.seed, **extra, **_detector_options(cell))
     model, train, _ = det._split_overrides()

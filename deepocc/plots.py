@@ -58,44 +58,58 @@ def _bare(ax):
 
 # %% ../nbs/08_plots.ipynb #fd6f4d49
 def plot_heatmap_grid(images, # (N,C,H,W) or (N,H,W) images, float in [0,1] or uint8
-                      masks, # (N,1,H,W) or (N,H,W) ground-truth masks in {0,1}, or None
-                      maps, # (N,H,W) anomaly heatmaps, e.g. from `PatchLocalizer.anomaly_maps`
+                      masks, # (N,1,H,W) or (N,H,W) masks in {0,1}; a list with None for columns without a mask; or None
+                      maps, # (N,H,W) anomaly heatmaps, or a dict {row label: (N,H,W)} for several kinds (e.g. GradCAM, patch)
                       titles:list|None=None, # one title per column (e.g. category and score)
                       n:int=6, # show the first `n` examples
                       alpha:float=0.5, # weight of the heatmap colour over the image
                       cmap:str='jet', # colormap of the heatmap
-                      scale:str='global', # 'global': one colour range for all shown maps; 'each': per map
+                      scale:str='global', # 'global': one colour range per heatmap row; 'each': per map
                       size:float=2.0, # inches per panel
                      )->Figure:
-    "CutPaste Fig 4: input, input with the ground truth outlined in red, and the heatmap overlay, one column per example."
-    imgs, mp = _np(images), _np(maps).astype(np.float64)
+    "CutPaste Fig 4: input, input with the ground truth outlined in red, and heatmap overlays, one column per example."
+    imgs = _np(images)
     if imgs.ndim == 3: imgs = imgs[:, None]
-    if imgs.ndim != 4 or mp.ndim != 3 or len(imgs) != len(mp) or imgs.shape[-2:] != mp.shape[-2:]:
-        raise ValueError(f"images (N,C,H,W) and maps (N,H,W) must match, got {imgs.shape} and {mp.shape}")
-    mk = None if masks is None else _np(masks)
-    if mk is not None:
-        if mk.size != len(imgs) * imgs.shape[-2] * imgs.shape[-1]: raise ValueError(f"masks {mk.shape} do not match images {imgs.shape}")
-        mk = mk.reshape(len(imgs), *imgs.shape[-2:])
+    kinds = {k: _np(v).astype(np.float64) for k, v in (maps.items() if isinstance(maps, dict) else [('heatmap', maps)])}
+    if not kinds: raise ValueError("no heatmaps to plot")
+    for mp in kinds.values():
+        if imgs.ndim != 4 or mp.ndim != 3 or len(imgs) != len(mp) or imgs.shape[-2:] != mp.shape[-2:]:
+            raise ValueError(f"images (N,C,H,W) and maps (N,H,W) must match, got {imgs.shape} and {mp.shape}")
+    mk = None
+    if masks is not None:
+        cols = list(masks) if isinstance(masks, (list, tuple)) else list(_np(masks))
+        if len(cols) != len(imgs): raise ValueError(f"{len(cols)} masks for {len(imgs)} images")
+        mk = []
+        for m in cols:
+            if m is None: mk.append(None); continue
+            m = _np(m)
+            if m.size != imgs.shape[-2] * imgs.shape[-1]: raise ValueError(f"masks {m.shape} do not match images {imgs.shape}")
+            mk.append(m.reshape(imgs.shape[-2:]))
     if scale not in ('global', 'each'): raise ValueError(f"unknown scale {scale!r}; valid: 'global', 'each'")
     if not len(imgs): raise ValueError("no images to plot")
     k = min(int(n), len(imgs))
     if titles is not None and len(titles) < k: raise ValueError(f"{k} columns but only {len(titles)} titles")
-    lo, hi = (mp[:k].min(), mp[:k].max()) if scale == 'global' else (None, None)
-    rows = ['input'] + ([] if mk is None else ['ground truth']) + ['heatmap']
+    rows = ['input'] + ([] if mk is None else ['ground truth']) + list(kinds)
     fig = Figure(figsize=(size * k, size * len(rows)))
     axs = fig.subplots(len(rows), k, squeeze=False)
+    first = len(rows) - len(kinds)
+    for r, mp in enumerate(kinds.values(), first):
+        lo, hi = (mp[:k].min(), mp[:k].max()) if scale == 'global' else (None, None)
+        for j in range(k): axs[r, j].imshow(heatmap_overlay(imgs[j], mp[j], alpha, cmap, lo, hi), interpolation='nearest')
     for j in range(k):
         rgb = _image_rgb(imgs[j])
         axs[0, j].imshow(rgb, interpolation='nearest')
         if mk is not None:
             axs[1, j].imshow(rgb, interpolation='nearest')
-            if mk[j].any(): axs[1, j].contour(mk[j].astype(np.float32), levels=[0.5], colors='red', linewidths=1.2)
-        axs[-1, j].imshow(heatmap_overlay(imgs[j], mp[j], alpha, cmap, lo, hi), interpolation='nearest')
+            if mk[j] is None: axs[1, j].text(0.5, 0.5, 'no mask', transform=axs[1, j].transAxes, ha='center', va='center',
+                                             fontsize=8, color='white', bbox=dict(facecolor='black', alpha=0.6, linewidth=0))
+            elif mk[j].any(): axs[1, j].contour(mk[j].astype(np.float32), levels=[0.5], colors='red', linewidths=1.2)
         if titles is not None: axs[0, j].set_title(str(titles[j]), fontsize=9)
     for ax in axs.flat: _bare(ax)
     for i, r in enumerate(rows): axs[i, 0].set_ylabel(r, fontsize=9)
     fig.tight_layout(pad=0.3)
     return fig
+
 
 # %% ../nbs/08_plots.ipynb #7e55b91a
 _PALETTE = ['tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'tab:purple', 'tab:brown', 'tab:pink', 'tab:gray', 'tab:olive', 'tab:cyan']

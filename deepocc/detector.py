@@ -48,7 +48,7 @@ def _numpy_batch(a:np.ndarray)->torch.Tensor:
         hint = (f"; it looks like (N,C,H,W), torch's layout: use x.transpose(0, 2, 3, 1), or pass torch.from_numpy(x)" if a.shape[1] in (1, 3)
                 else "; RGBA: drop the alpha channel with x[..., :3]" if a.shape[-1] == 4 else '')
         raise ValueError(f"numpy images are channels-last (N,H,W,C) with C = 1 or 3, got shape {a.shape}{hint}")
-    t = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)
+    t = torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)).permute(0, 3, 1, 2)  # torch wants writable memory
     if a.dtype == np.uint8: return t.contiguous()
     if np.issubdtype(a.dtype, np.floating): return _float_to_uint8(t, 'numpy images').contiguous()
     hint = " (16-bit: (x // 257).astype(np.uint8))" if a.dtype == np.uint16 else ''
@@ -519,6 +519,10 @@ def load(cls:OneClassDetector, path:str|Path)->OneClassDetector:
     "Load a detector saved by `save`, without unpickling any Python object."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path} does not exist (expected a detector file written by OneClassDetector.save)")
+    with open(path, 'rb') as f: magic = f.read(2)
+    if magic[:1] == b'\x80':  # a bare pickle stream (protocol 2+): deepocc files are torch zip archives
+        raise ValueError(f"{path} is a pickled Python object, which deepocc never loads: unpickling can run arbitrary code "
+                         f"(deepocc detector files hold only tensors and JSON)")
     try: state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         glob = re.search(r'GLOBAL ([\w.]+)', str(e))

@@ -77,7 +77,7 @@ def _one_image(o)->torch.Tensor:
     if isinstance(o, torch.Tensor):
         if o.ndim not in (2, 3): raise ValueError(f"an image tensor in a list must be (C,H,W) or (H,W), got shape {tuple(o.shape)}")
         return _tensor_batch(o[None] if o.ndim == 3 else o[None, None])[0]
-    raise TypeError(f"a list of images may hold file paths, PIL images, numpy arrays or tensors, got a {type(o).__name__}")
+    raise TypeError(f"a list of images may hold file paths, PIL images, numpy arrays or tensors, got {type(o).__name__} {o!r:.40}")
 
 def _read_files(files:list, on_error:str, progress:bool=False)->tuple:
     "Read image files: (uint8 (C,H,W) tensors, the files read, [(file, reason)] left out)."

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'FMNIST_CLASSES', 'CIFAR10_CLASSES', 'CIFAR100_SUPERCLASSES', 'CIFAR20_CLASSES',
            'CIFAR100_FINE_CLASSES', 'CIFAR100_COARSE_OF_FINE', 'CATDOG_CLASSES', 'MVTEC_TEXTURES', 'MVTEC_OBJECTS',
            'MVTEC_CLASSES', 'ELPV_CLASSES', 'DIGITS_CLASSES', 'DATASETS', 'DataNotFoundError', 'ImageReadError',
-           'OneClassData', 'subset', 'to_float', 'atomic_write', 'read_image', 'read_images', 'read_idx',
-           'fmnist_one_class', 'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class', 'celeba_one_class',
-           'mvtec_one_class', 'elpv_one_class', 'digits_one_class', 'folder_one_class', 'categories', 'load_one_class',
-           'available']
+           'OneClassData', 'subset', 'to_float', 'atomic_write', 'pil_to_tensor', 'read_image', 'read_images',
+           'read_idx', 'fmnist_one_class', 'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class',
+           'celeba_one_class', 'mvtec_one_class', 'elpv_one_class', 'digits_one_class', 'folder_one_class',
+           'categories', 'load_one_class', 'available']
 
 # %% ../nbs/00_data.ipynb #b22ec65b
 class DataNotFoundError(FileNotFoundError):
@@ -130,25 +130,44 @@ def atomic_write(path:str|Path, # the file to (re)write
 
 # %% ../nbs/00_data.ipynb #75382bb8
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+_GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F')
+
+def pil_to_tensor(im:Image.Image, # a PIL image in any mode
+                  channels:int|None=None, # 1 (grayscale) or 3 (RGB); None: 1 for grayscale images, 3 for the rest
+                 )->torch.Tensor: # uint8 (C,H,W)
+    "A PIL image as uint8 (C,H,W): EXIF orientation applied, 16-bit and float scaled to 0-255, palettes and alpha resolved."
+    if channels not in (None, 1, 3): raise ValueError(f"channels must be 1, 3 or None, got {channels}")
+    im = ImageOps.exif_transpose(im) if im.getexif().get(0x0112, 1) != 1 else im  # EXIF orientation (phones, cameras)
+    if im.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'):  # 16-bit PNG/TIFF, 32-bit int or float: scale, never clip
+        a = np.asarray(im).astype(np.float64)
+        if im.mode == 'F': top = 1. if a.max(initial=0) <= 1 else 255.         # float images: [0,1] or [0,255]
+        else: top = 255. if im.mode == 'I' and a.max(initial=0) <= 255 else 65535.  # 16-bit unless the values are 8-bit
+        g = np.clip(np.round(a * (255 / top)), 0, 255).astype(np.uint8)
+        a = g[..., None] if channels != 3 else np.repeat(g[..., None], 3, -1)
+    else:
+        if im.mode == 'P': im = im.convert('RGBA' if 'transparency' in im.info else 'RGB')
+        gray = im.mode in _GRAY_MODES
+        mode = {1: 'L', 3: 'RGB'}.get(channels) or ('L' if gray else 'RGB')
+        a = np.asarray(im.convert(mode), dtype=np.uint8)
+        a = a.reshape(a.shape[0], a.shape[1], -1)
+    return torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1).contiguous()  # a copy: PIL's buffer is read-only
 
 def read_image(path:str|Path, # an image file
-               channels:int|None=None, # 1 (grayscale) or 3 (RGB); None keeps L as 1 and anything else as 3
+               channels:int|None=None, # 1 (grayscale) or 3 (RGB); None keeps grayscale files as 1 and anything else as 3
                size:int|tuple|None=None, # resize to this size (bilinear); None keeps the file's size
               )->torch.Tensor: # uint8 (C,H,W)
-    "Read one image file as a uint8 (C,H,W) tensor, with a clear error for a corrupt file."
+    "Read one image file as a uint8 (C,H,W) tensor (see `pil_to_tensor`), with a clear error for a corrupt file."
     try:
         with Image.open(path) as im:
             im.load()
-            mode = {1: 'L', 3: 'RGB'}.get(channels) or ('L' if im.mode in ('L', '1', 'I;16', 'I') else 'RGB')
-            if channels not in (None, 1, 3): raise ValueError(f"channels must be 1, 3 or None, got {channels}")
-            im = im.convert(mode)
-            if size is not None:
-                sz = (size, size) if isinstance(size, int) else (size[1], size[0])
-                im = im.resize(sz, Image.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            if im.mode == 'P' and channels is None:  # a palette of greys is a grayscale image
+                pal = np.asarray(im.convert('RGB'))
+                x = pil_to_tensor(im, 1 if (pal[..., 0] == pal[..., 1]).all() and (pal[..., 1] == pal[..., 2]).all() else 3)
+            else: x = pil_to_tensor(im, channels)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if isinstance(e, ValueError) and 'channels must be' in str(e): raise
         raise ImageReadError(f"cannot read image file {path}: {e}") from None
-    return torch.from_numpy(a.copy()).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1).contiguous()
+    return _resize_uint8(x[None], size)[0] if size is not None else x
 
 # %% ../nbs/00_data.ipynb #5f16b7a2
 def read_images(paths:list, # image files
@@ -167,8 +186,9 @@ def read_images(paths:list, # image files
 
 # %% ../nbs/00_data.ipynb #b5a27bcf
 def _list_images(folder:Path)->list:
-    "Image files in `folder`, sorted by name."
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if Path(folder).is_dir() else []
+    "Image files in `folder`, sorted by name (hidden files such as macOS's `._name.png` left out)."
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith('.') and p.is_file()) \
+        if Path(folder).is_dir() else []
 
 def _not_found(what:str, looked:list, how:str):
     "Raise `DataNotFoundError` listing every place looked and how to get the data."

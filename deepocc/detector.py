@@ -4,62 +4,166 @@
 
 # %% ../nbs/05_detector.ipynb #b21543b3
 from __future__ import annotations
-import inspect, os, tempfile
+import dataclasses, inspect, json, os, re, warnings
+from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from fastcore.basics import patch
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.exceptions import NotFittedError
+from tqdm import tqdm
 import deepocc
-from .data import atomic_write, read_images, _list_images, _resize_uint8
-from .pretext import PRETEXTS, make_pretext, model_config, train_config, train_pretext, TrainConfig
+from .data import atomic_write, read_image, pil_to_tensor, ImageReadError, IMAGE_SUFFIXES, _list_images, _resize_uint8
+from .pretext import PRETEXTS, ContrastiveDA, make_pretext, model_config, train_config, train_pretext, TrainConfig, TrainHistory
 from .heads import HEADS, make_head, rotation_builtin_score
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'as_image_batch', 'random_crops', 'OneClassDetector']
+__all__ = ['FORMAT_VERSION', 'DEFAULT_MIN_STEPS', 'as_image_batch', 'random_crops', 'OneClassDetector']
+
+# %% ../nbs/05_detector.ipynb #2b0d28af
+_ON_ERROR = ('raise', 'skip')
+
+def _is_path(o)->bool: return isinstance(o, (str, os.PathLike))
+
+def _float_to_uint8(x:torch.Tensor, what:str)->torch.Tensor:
+    "Float images in [0,1] as uint8, with a clear error for NaN or values outside [0,1]."
+    if not torch.isfinite(x).all(): raise ValueError(f"{what} contain NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        hint = "; uint8-range values (0-255) in a float array: convert with x.astype(np.uint8)" if hi <= 255 and lo >= 0 else ''
+        raise ValueError(f"float {what} must be in [0,1], got values in [{lo:.3g}, {hi:.3g}]{hint}")
+    return (x.detach().cpu().double() * 255).round_().to(torch.uint8)
+
+def _numpy_batch(a:np.ndarray)->torch.Tensor:
+    "A numpy batch (N,H,W) or (N,H,W,C), uint8 or float in [0,1], as uint8 (N,C,H,W)."
+    if a.size == 0: raise ValueError(f"no images: the numpy array is empty (shape {a.shape})")
+    if a.ndim == 2: raise ValueError(f"numpy images must be a batch (N,H,W) or (N,H,W,C), got one image of shape {a.shape}: pass x[None]")
+    if a.ndim == 3 and a.shape[-1] in (1, 3, 4): raise ValueError(f"numpy images of shape {a.shape} look like one (H,W,C) image: pass x[None] for a batch of one")
+    if a.ndim not in (3, 4): raise ValueError(f"numpy images must be (N,H,W) or (N,H,W,C), got shape {a.shape}")
+    if a.ndim == 3: a = a[..., None]
+    if a.shape[-1] not in (1, 3):
+        hint = (f"; it looks like (N,C,H,W), torch's layout: use x.transpose(0, 2, 3, 1), or pass torch.from_numpy(x)" if a.shape[1] in (1, 3)
+                else "; RGBA: drop the alpha channel with x[..., :3]" if a.shape[-1] == 4 else '')
+        raise ValueError(f"numpy images are channels-last (N,H,W,C) with C = 1 or 3, got shape {a.shape}{hint}")
+    t = torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)).permute(0, 3, 1, 2)  # torch wants writable memory
+    if a.dtype == np.uint8: return t.contiguous()
+    if np.issubdtype(a.dtype, np.floating): return _float_to_uint8(t, 'numpy images').contiguous()
+    hint = " (16-bit: (x // 257).astype(np.uint8))" if a.dtype == np.uint16 else ''
+    raise TypeError(f"numpy images must be uint8 (0-255) or float in [0,1], got {a.dtype}{hint}")
+
+def _tensor_batch(x:torch.Tensor)->torch.Tensor:
+    "A tensor batch (N,C,H,W), uint8 or float in [0,1], as uint8 on the CPU."
+    if x.numel() == 0: raise ValueError(f"no images: the tensor is empty (shape {tuple(x.shape)})")
+    if x.ndim == 3:
+        raise ValueError(f"image tensors must be a batch (N,C,H,W), got shape {tuple(x.shape)}: "
+                         + ("for one (C,H,W) image use x[None]" if x.shape[0] in (1, 3) else "for a grayscale batch (N,H,W) use x[:, None]"))
+    if x.ndim != 4: raise ValueError(f"image tensors must be (N,C,H,W), got shape {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3):
+        hint = "; it looks like (N,H,W,C), numpy's layout: use x.permute(0, 3, 1, 2)" if x.shape[-1] in (1, 3, 4) else ''
+        raise ValueError(f"image tensors are channels-first (N,C,H,W) with C = 1 (grayscale) or 3 (RGB), got shape {tuple(x.shape)}{hint}")
+    if x.dtype == torch.uint8: return x.detach().cpu().contiguous()
+    if x.dtype.is_floating_point: return _float_to_uint8(x, 'images').contiguous()
+    raise TypeError(f"image tensors must be uint8 (0-255) or float in [0,1], got {x.dtype}")
+
+def _one_image(o)->torch.Tensor:
+    "One image of a list (PIL image, (H,W[,C]) array or (C,H,W) tensor) as uint8 (C,H,W)."
+    if isinstance(o, Image.Image): return pil_to_tensor(o)
+    if isinstance(o, np.ndarray):
+        if o.ndim not in (2, 3): raise ValueError(f"a numpy image in a list must be (H,W) or (H,W,C), got shape {o.shape}")
+        return _numpy_batch(o[None] if o.ndim == 3 else o[None, ..., None])[0]
+    if isinstance(o, torch.Tensor):
+        if o.ndim not in (2, 3): raise ValueError(f"an image tensor in a list must be (C,H,W) or (H,W), got shape {tuple(o.shape)}")
+        return _tensor_batch(o[None] if o.ndim == 3 else o[None, None])[0]
+    raise TypeError(f"a list of images may hold file paths, PIL images, numpy arrays or tensors, got {type(o).__name__} {o!r:.40}")
+
+def _read_files(files:list, on_error:str, progress:bool=False)->tuple:
+    "Read image files: (uint8 (C,H,W) tensors, the files read, [(file, reason)] left out)."
+    ims, kept, skipped = [], [], []
+    for f in tqdm(files, desc='reading images', unit='image', disable=not progress, leave=False):
+        try: ims.append(read_image(f)); kept.append(Path(f))
+        except ImageReadError as e:
+            if on_error == 'raise': raise ImageReadError(f"{e} (on_error='skip' leaves unreadable files out)") from None
+            skipped.append((Path(f), str(e).split(': ', 1)[-1]))
+    if skipped:
+        warnings.warn(f"left out {len(skipped)} unreadable image file(s): " + '; '.join(f"{f} ({why})" for f, why in skipped), stacklevel=3)
+    if not ims: raise ValueError(f"no readable images: all {len(files)} file(s) failed to load")
+    return ims, kept, skipped
+
+def _folder_files(p:Path)->list:
+    "The image files of folder `p`, or a clear error."
+    files = _list_images(p)
+    if not files:
+        sub = sorted(d.name for d in p.iterdir() if d.is_dir() and _list_images(d))[:5]
+        raise ValueError(f"{p} holds no image files ({', '.join(IMAGE_SUFFIXES)})"
+                         + (f"; its subfolders {', '.join(sub)} do: pass one of them" if sub else ''))
+    return files
+
+def _image_items(images, # any input `as_image_batch` takes
+                 on_error:str='raise', # 'raise' or 'skip' unreadable files
+                 progress:bool=False, # a progress bar while reading files
+                )->tuple: # (uint8 (N,C,H,W) tensor or list of uint8 (C,H,W) tensors, paths or None, [(path, reason)] left out)
+    "The images of any supported input, not yet resized or converted to a common channel count."
+    if on_error not in _ON_ERROR: raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if _is_path(images):
+        p = Path(images)
+        if p.is_dir(): return _read_files(_folder_files(p), on_error, progress)
+        if p.is_file(): return _read_files([p], on_error, progress)
+        raise FileNotFoundError(f"{p} does not exist (expected a folder of images or an image file)")
+    if isinstance(images, (list, tuple)):
+        if not images: raise ValueError("no images: got an empty list")
+        if all(_is_path(o) for o in images):
+            missing = [str(o) for o in images if not Path(o).is_file()]
+            if missing: raise FileNotFoundError(f"{len(missing)} image file(s) do not exist: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+            return _read_files(list(images), on_error, progress)
+        return [_one_image(o) for o in images], None, []
+    if isinstance(images, np.ndarray): return _numpy_batch(images), None, []
+    if isinstance(images, torch.Tensor): return _tensor_batch(images), None, []
+    raise TypeError(f"cannot read images from a {type(images).__name__}: pass a folder, files, a list of images, "
+                    "a numpy batch (N,H,W[,C]) or a tensor (N,C,H,W)")
+
+def _to_channels(x:torch.Tensor, c:int)->torch.Tensor:
+    "uint8 image(s) (…,C,H,W) with `c` channels: grey copied to RGB, or RGB to grey as PIL's convert('L')."
+    if x.shape[-3] == c: return x
+    if c == 3: return x.expand(*x.shape[:-3], 3, *x.shape[-2:]).contiguous()
+    w = torch.tensor([19595, 38470, 7471], dtype=torch.int64).view(3, 1, 1)
+    return ((x.long() * w).sum(-3, keepdim=True) + 32768).div(65536, rounding_mode='floor').to(torch.uint8)
+
+def _stack(items, # uint8 (N,C,H,W) tensor or list of uint8 (C,H,W) tensors
+           channels:int|None=None, # convert to this many channels; None: 3 when any image is colour, else 1
+           size:tuple|None=None, # resize every image to this (H,W); None: the images must share one size
+           strict_channels:bool=False, # raise instead of converting a batch tensor's channels
+          )->torch.Tensor: # uint8 (N,C,H,W)
+    "One uint8 batch of images of one channel count and one size."
+    kind = {1: 'grayscale (1 channel)', 3: 'RGB (3 channels)'}
+    if isinstance(items, torch.Tensor):
+        if channels is not None and items.shape[1] != channels:
+            if strict_channels:
+                fix = "x.expand(-1, 3, -1, -1)" if channels == 3 else "x.float().mean(1, keepdim=True)"
+                raise ValueError(f"the detector was fitted on {kind[channels]} images, got {kind[items.shape[1]]}: convert them, e.g. {fix}")
+            items = _to_channels(items, channels)
+        if size is None or tuple(items.shape[-2:]) == tuple(size): return items
+        return _resize_uint8(items, tuple(size))
+    c = channels or (3 if any(i.shape[0] == 3 for i in items) else 1)
+    items = [_to_channels(i, c) for i in items]
+    if size is None:
+        sizes = sorted({tuple(i.shape[-2:]) for i in items})
+        if len(sizes) > 1: raise ValueError(f"images differ in size ({', '.join(f'{h}×{w}' for h, w in sizes[:4])}{' …' if len(sizes) > 4 else ''}): pass size= to resize them")
+        return torch.stack(items)
+    return torch.stack([_resize_uint8(i[None], tuple(size))[0] for i in items])
 
 # %% ../nbs/05_detector.ipynb #8e68a50c
-def as_image_batch(images, # uint8 ndarray (N,H,W[,C]), uint8/float tensor (N,C,H,W), list of PIL images, or a folder path
-                   channels:int|None=None, # require this many channels (1 grayscale, 3 RGB); None accepts 1 or 3
-                   size:tuple|None=None, # require this (H,W)
+def as_image_batch(images, # a folder, image files, a list of images, a numpy batch (N,H,W[,C]) or a tensor (N,C,H,W)
+                   channels:int|None=None, # convert to this many channels (1 grayscale, 3 RGB); None: 3 when any is colour
+                   size:int|tuple|None=None, # resize every image to this (H,W) or size×size; None: they must share one size
+                   on_error:str='raise', # unreadable files: 'raise' an error naming the file, or 'skip' them with one warning
                   )->torch.Tensor: # uint8 (N,C,H,W)
-    "Validate `images` and return them as a uint8 (N,C,H,W) tensor."
-    if isinstance(images, (str, Path)):
-        p = Path(images)
-        if not p.is_dir(): raise FileNotFoundError(f"{p} is not a folder of images")
-        files = _list_images(p)
-        if not files: raise ValueError(f"{p} holds no image files")
-        images = read_images(files, channels, size)
-    elif isinstance(images, (list, tuple)):
-        if not images: raise ValueError("no images: got an empty list")
-        if not all(isinstance(i, Image.Image) for i in images): raise TypeError("a list of images must hold PIL images")
-        mode = {1: 'L', 3: 'RGB'}.get(channels) or ('L' if images[0].mode in ('L', '1') else 'RGB')
-        arrs = [np.asarray(i.convert(mode)) for i in images]
-        if len({a.shape for a in arrs}) > 1: raise ValueError(f"PIL images differ in size: {sorted({a.shape for a in arrs})[:3]}")
-        images = np.stack(arrs)
-    if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8:
-            raise TypeError(f"numpy images must be uint8 (N,H,W) or (N,H,W,C); got {images.dtype}. For floats pass a torch tensor (N,C,H,W) in [0,1]")
-        if images.ndim == 3: images = images[..., None]
-        if images.ndim != 4: raise ValueError(f"numpy images must be (N,H,W) or (N,H,W,C), got shape {images.shape}")
-        images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
-    if not isinstance(images, torch.Tensor): raise TypeError(f"cannot read images from a {type(images).__name__}")
-    x = images
-    if x.ndim != 4: raise ValueError(f"image tensors must be (N,C,H,W), got shape {tuple(x.shape)}")
-    if len(x) == 0: raise ValueError("no images: the batch is empty")
-    if x.dtype.is_floating_point:
-        if not torch.isfinite(x).all(): raise ValueError("images contain NaN or infinite values")
-        if x.min() < 0 or x.max() > 1: raise ValueError(f"float images must be in [0,1], got values in [{x.min():.3g}, {x.max():.3g}]")
-        x = (x.detach().cpu() * 255).round_().to(torch.uint8)
-    elif x.dtype != torch.uint8: raise TypeError(f"image tensors must be uint8 or float in [0,1], got {x.dtype}")
-    if x.shape[1] not in (1, 3): raise ValueError(f"images must have 1 (grayscale) or 3 (RGB) channels, got {x.shape[1]} (shape {tuple(x.shape)}; is it (N,H,W,C) instead of (N,C,H,W)?)")
-    if channels is not None and x.shape[1] != channels:
-        kind = {1: 'grayscale (1 channel)', 3: 'RGB (3 channels)'}
-        raise ValueError(f"the detector was fitted on {kind[channels]} images, got {kind[x.shape[1]]}")
-    if size is not None and tuple(x.shape[2:]) != tuple(size):
-        raise ValueError(f"the detector was fitted on {size[0]}×{size[1]} images, got {x.shape[2]}×{x.shape[3]}: resize them or set image_size")
-    return x.cpu().contiguous()
+    "Any supported form of images as one uint8 (N,C,H,W) batch, with a clear error for anything else."
+    if channels not in (None, 1, 3): raise ValueError(f"channels must be 1, 3 or None, got {channels}")
+    items, _, _ = _image_items(images, on_error)
+    return _stack(items, channels, (size, size) if isinstance(size, int) else size)
 
 # %% ../nbs/05_detector.ipynb #ffde8e94
 def random_crops(x:torch.Tensor, # uint8 images (N,C,H,W)
@@ -79,38 +183,82 @@ def random_crops(x:torch.Tensor, # uint8 images (N,C,H,W)
     return src[torch.arange(N * per_image)[:, None, None, None], torch.arange(C)[None, :, None, None], r[:, None, :, None], c[:, None, None, :]]
 
 # %% ../nbs/05_detector.ipynb #fb450a25
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2 # the detector file format `save` writes and `load` reads
+DEFAULT_MIN_STEPS = 250 # the training-step floor of `min_steps='auto'` (see "A training budget that does not collapse")
 _MODEL_KEYS = ('width', 'head_hidden', 'head_out', 'stem')
-_TRAIN_KEYS = tuple(f.name for f in __import__('dataclasses').fields(TrainConfig))
+_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+_PARAMS = ('pretext', 'head', 'feature', 'preset', 'image_size', 'contamination', 'seed', 'train_crop', 'crops_per_image',
+           'head_params', 'min_steps', 'localizer', 'localizer_params', 'on_error')
+_LOCALIZER_KEYS = ('patch', 'stride', 'per_location', 'sigma')
 
-class OneClassDetector:
-    "A two-stage one-class detector: self-supervised representation, then a one-class head."
+class OneClassDetector(OutlierMixin, BaseEstimator):
+    "A two-stage one-class detector: self-supervised representation, then a one-class head (a scikit-learn outlier detector)."
     def __init__(self,
                  pretext:str='rotation', # a stage-1 task in `PRETEXTS`, or 'raw_pixels'
                  head:str='kde', # a one-class head in `HEADS`, or 'builtin' (rotation only)
-                 feature:str='pool', # 'pool' (backbone output) or 'embed' (projection head output)
+                 feature:str='pool', # 'pool' (backbone output) or 'embed' (projection head output), for the head and patch localization
                  preset:str='cpu', # model and training sizes: 'smoke', 'cpu' or 'paper'
-                 image_size:int|None=None, # resize every input to image_size×image_size; None keeps the training size
+                 image_size:int|None=None, # resize every input (fit and scoring) to image_size×image_size; None: the training images' own square size
                  contamination:float=0.05, # share of training images above the `predict` threshold
-                 seed:int=0, # seed of training and of the head's subsampling
+                 seed:int=0, # seed of the initial weights, of training and of the head's subsampling
                  train_crop:int|None=None, # train stage 1 on random train_crop×train_crop crops (CutPaste's patch model); None: whole images
                  crops_per_image:int=8, # crops drawn per training image when `train_crop` is set
+                 head_params:dict|None=None, # options of the head, e.g. dict(nu=0.1) (OC-SVM), dict(gamma=5.) (KDE), dict(shrinkage=0.1) (GDE)
+                 min_steps:int|str|None='auto', # training-step floor when the budget is in epochs: 'auto' (`DEFAULT_MIN_STEPS`), a number, or None
+                 localizer:str|None=None, # 'patch': also fit CutPaste's patch localizer on the training images in `fit`
+                 localizer_params:dict|None=None, # options of the patch localizer: patch, stride, per_location, sigma
+                 on_error:str='raise', # unreadable image files: 'raise' an error naming the file, or 'skip' them with a warning
                  **overrides, # model (width, head_hidden, head_out, stem), training (epochs, steps, lr, ...) or pretext (temperature, k, ...) settings
                 ):
-        if pretext != 'raw_pixels' and pretext not in PRETEXTS:
-            raise ValueError(f"unknown pretext {pretext!r}; valid: raw_pixels, {', '.join(PRETEXTS)}")
-        if head != 'builtin' and head not in HEADS: raise ValueError(f"unknown head {head!r}; valid: builtin, {', '.join(HEADS)}")
-        if head == 'builtin' and pretext != 'rotation': raise ValueError("head='builtin' is the rotation classifier's score: it needs pretext='rotation'")
-        if feature not in ('pool', 'embed'): raise ValueError(f"unknown feature {feature!r}; valid: pool, embed")
-        if not 0 <= contamination < 0.5: raise ValueError(f"contamination must be in [0, 0.5), got {contamination}")
-        self.config = dict(pretext=pretext, head=head, feature=feature, preset=preset, image_size=image_size,
-                           contamination=contamination, seed=seed, train_crop=train_crop, crops_per_image=crops_per_image, overrides=overrides)
-        if pretext != 'raw_pixels': self._split_overrides()  # fail early on a misspelt setting or preset
-        self.pretext_, self.head_, self.history_, self.input_shape_ = None, None, None, None
+        self.pretext, self.head, self.feature, self.preset, self.image_size = pretext, head, feature, preset, image_size
+        self.contamination, self.seed, self.train_crop, self.crops_per_image = contamination, seed, train_crop, crops_per_image
+        self.head_params, self.min_steps, self.localizer, self.localizer_params = head_params, min_steps, localizer, localizer_params
+        self.on_error, self._overrides = on_error, dict(overrides)
+
+    def get_params(self, deep:bool=True)->dict:
+        "The constructor's parameters and the keyword overrides (scikit-learn's convention)."
+        return {**{k: getattr(self, k) for k in _PARAMS}, **self._overrides}
+
+    def set_params(self, **params)->OneClassDetector:
+        "Set parameters or overrides by name (checked when `fit` starts); returns the detector."
+        for k, v in params.items():
+            if k in _PARAMS: setattr(self, k, v)
+            else: self._overrides[k] = v
+        return self
+
+    @property
+    def config(self)->dict:
+        "The parameters as one dict, overrides under 'overrides'."
+        return {**{k: getattr(self, k) for k in _PARAMS}, 'overrides': dict(self._overrides)}
+
+    def _check_params(self):
+        "Raise a clear error for an invalid parameter (scikit-learn checks parameters in `fit`, not in the constructor)."
+        p, h = self.pretext, self.head
+        if p != 'raw_pixels' and p not in PRETEXTS: raise ValueError(f"unknown pretext {p!r}; valid: raw_pixels, {', '.join(PRETEXTS)}")
+        if h != 'builtin' and h not in HEADS: raise ValueError(f"unknown head {h!r}; valid: builtin, {', '.join(HEADS)}")
+        if h == 'builtin' and p != 'rotation': raise ValueError("head='builtin' is the rotation classifier's score: it needs pretext='rotation'")
+        if self.feature not in ('pool', 'embed'): raise ValueError(f"unknown feature {self.feature!r}; valid: pool, embed")
+        if not 0 <= self.contamination < 0.5: raise ValueError(f"contamination must be in [0, 0.5), got {self.contamination}")
+        sz = self.image_size
+        if sz is not None and (isinstance(sz, bool) or not isinstance(sz, (int, np.integer)) or sz < 4):
+            raise ValueError(f"image_size must be an int ≥ 4 (every image is resized to image_size×image_size) or None, got {sz!r}")
+        ms = self.min_steps
+        if ms != 'auto' and ms is not None and (isinstance(ms, bool) or not isinstance(ms, (int, np.integer)) or ms < 0):
+            raise ValueError(f"min_steps must be 'auto', None or an int ≥ 0, got {ms!r}")
+        if self.on_error not in _ON_ERROR: raise ValueError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
+        if self.localizer not in (None, 'patch'): raise ValueError(f"localizer must be None or 'patch', got {self.localizer!r}")
+        if self.localizer == 'patch' and p == 'raw_pixels': raise ValueError("localizer='patch' needs a trained encoder: pretext='raw_pixels' has none")
+        for name, given, valid in (('head_params', self.head_params, _head_options(h)), ('localizer_params', self.localizer_params, _LOCALIZER_KEYS)):
+            if given is None: continue
+            if not isinstance(given, dict): raise TypeError(f"{name} must be a dict or None, got {type(given).__name__}")
+            bad = sorted(set(given) - set(valid))
+            if bad: raise TypeError(f"unknown {name} {', '.join(bad)}" + (f" for head {h!r}" if name == 'head_params' else '')
+                                    + f"; valid: {', '.join(valid) or '(none)'}")
+        if p != 'raw_pixels': self._split_overrides()
 
     def _split_overrides(self):
         "Model, training and pretext settings from the preset and the overrides."
-        c, ov = self.config, dict(self.config['overrides'])
+        c, ov = self.config, dict(self._overrides)
         model = {**model_config(c['pretext'], c['preset']), **{k: ov.pop(k) for k in list(ov) if k in _MODEL_KEYS}}
         train = train_config(c['pretext'], c['preset'], seed=c['seed'], **{k: ov.pop(k) for k in list(ov) if k in _TRAIN_KEYS})
         takes = set(inspect.signature(PRETEXTS[c['pretext']].__init__).parameters) - {'self', 'net'}
@@ -119,112 +267,291 @@ class OneClassDetector:
                                 f"training {', '.join(_TRAIN_KEYS)}; pretext {', '.join(sorted(takes)) or '(none)'}")
         return {**model, **ov}, train, {}
 
+    def __sklearn_is_fitted__(self)->bool: return hasattr(self, 'offset_')
+
+    def _check_fitted(self):
+        if not hasattr(self, 'offset_'): raise NotFittedError("this OneClassDetector is not fitted yet: call fit(normal_images) first")
+
     def __repr__(self):
-        c = self.config
-        ov = ''.join(f', {k}={v!r}' for k, v in c['overrides'].items())
-        state = 'fitted' if self.head_ is not None or (c['head'] == 'builtin' and self.pretext_ is not None) else 'not fitted'
-        return f"OneClassDetector(pretext={c['pretext']!r}, head={c['head']!r}, feature={c['feature']!r}, preset={c['preset']!r}{ov}) [{state}]"
+        ov = ''.join(f', {k}={v!r}' for k, v in self._overrides.items())
+        extra = ''.join(f', {k}={getattr(self, k)!r}' for k in _PARAMS[4:] if getattr(self, k) != inspect.signature(OneClassDetector.__init__).parameters[k].default)
+        return (f"OneClassDetector(pretext={self.pretext!r}, head={self.head!r}, feature={self.feature!r}, preset={self.preset!r}{extra}{ov})"
+                f" [{'fitted' if hasattr(self, 'offset_') else 'not fitted'}]")
+
+def _head_options(head:str)->tuple:
+    "The constructor options of head `head` ('seed' is the detector's)."
+    if head not in HEADS: return ()
+    return tuple(k for k in inspect.signature(HEADS[head]).parameters if k not in ('self', 'seed'))
 
 # %% ../nbs/05_detector.ipynb #bcf44ec1
 @patch
-def _prepare(self:OneClassDetector, images, fitting=False)->torch.Tensor:
-    "Validate and resize input images; check they match what the detector was fitted on."
-    sz = self.config['image_size']
-    c, hw = (None, None) if fitting or self.input_shape_ is None else (self.input_shape_[0], None if sz else self.input_shape_[1:])
-    x = as_image_batch(images, channels=c, size=hw)
-    if sz: x = _resize_uint8(x, sz)
-    return x
+def _prepare(self:OneClassDetector, images, fitting=False, progress=False)->tuple:
+    "Read, convert and resize input images: (uint8 (N,C,S,S) batch, each input's (H,W), file paths or None)."
+    items, names, _ = _image_items(images, self.on_error, progress)
+    sizes = [tuple(items.shape[-2:])] * len(items) if isinstance(items, torch.Tensor) else [tuple(i.shape[-2:]) for i in items]
+    if fitting:
+        side, channels = self.image_size, None
+        if side is None:
+            kinds = sorted(set(sizes))
+            if len(kinds) > 1 or kinds[0][0] != kinds[0][1]:
+                what = (f"differ in size ({', '.join(f'{h}×{w}' for h, w in kinds[:4])}{' …' if len(kinds) > 4 else ''})" if len(kinds) > 1
+                        else f"are {kinds[0][0]}×{kinds[0][1]}, not square")
+                raise ValueError(f"the training images {what}: set image_size= to resize every image to image_size×image_size, e.g. image_size=64")
+            side = kinds[0][0]
+    else:
+        self._check_fitted()
+        channels, side = self.input_shape_[0], self.input_shape_[1]
+    return _stack(items, channels, (side, side), strict_channels=True), sizes, names
+
+# %% ../nbs/05_detector.ipynb #9d25429d
+@patch
+def training_config(self:OneClassDetector, n_images:int, # training images (crops, with `train_crop`)
+                   )->TrainConfig:
+    "The stage-1 training settings `fit` uses for `n_images` images: preset, overrides, then the `min_steps` floor."
+    model, train, _ = self._split_overrides()
+    floor = DEFAULT_MIN_STEPS if self.min_steps == 'auto' else int(self.min_steps or 0)
+    if not floor or train.steps is not None or {'steps', 'epochs'} & set(self._overrides): return train
+    cls = PRETEXTS[self.pretext]
+    mult = int(model.get('k', inspect.signature(cls.__init__).parameters['k'].default)) if issubclass(cls, ContrastiveDA) else cls.dataset_multiplier
+    n = mult * int(n_images)
+    by_epochs = train.epochs * (n // min(train.batch_size, n))
+    return dataclasses.replace(train, steps=floor) if by_epochs < floor else train
 
 # %% ../nbs/05_detector.ipynb #f0611b57
 @patch
-def fit(self:OneClassDetector, images, # normal training images (any form `as_image_batch` takes)
-        )->OneClassDetector:
-    "Train stage 1 on normal images, then fit the one-class head on their features."
-    c = self.config
-    x = self._prepare(images, fitting=True)
+def fit(self:OneClassDetector, X, # normal training images (any form `as_image_batch` takes)
+        y=None, # ignored: present for scikit-learn's API (all training images are taken as normal)
+       )->OneClassDetector:
+    "Train stage 1 on normal images, then fit the one-class head on their features (and the patch localizer if asked)."
+    self._check_params()
+    x, _, _ = self._prepare(X, fitting=True)
+    for a in ('pretext_', 'head_', 'history_', 'localizer_', 'model_config_', 'train_config_'): setattr(self, a, None)
     self.input_shape_ = tuple(x.shape[1:])
-    if c['pretext'] != 'raw_pixels':
-        model, train, kw = self._split_overrides()
-        xt = random_crops(x, c['train_crop'], c['crops_per_image'], c['seed']) if c['train_crop'] else x
-        self.pretext_ = make_pretext(c['pretext'], x.shape[1], xt.shape[-1], seed=c['seed'], **model, **kw)
-        self.pretext_, self.history_ = train_pretext(self.pretext_, xt, train)
-    if c['head'] == 'builtin': s = -self.anomaly_score(x)
-    else:
-        f = self.features(x)  # computed once: the head is fitted on them and scores them for the threshold
-        self.head_ = make_head(c['head'], seed=c['seed']).fit(f)
-        s = -self.head_.score(f).cpu().numpy()
-    self.offset_ = float(np.quantile(s, c['contamination'])) if c['contamination'] > 0 else float(s.min())
+    if self.pretext != 'raw_pixels':
+        model, _, kw = self._split_overrides()
+        xt = random_crops(x, self.train_crop, self.crops_per_image, self.seed) if self.train_crop else x
+        self.train_config_ = self.training_config(len(xt))
+        self.model_config_ = dict(model, **kw)
+        self.pretext_ = make_pretext(self.pretext, x.shape[1], xt.shape[-1], seed=self.seed, **self.model_config_)
+        self.pretext_, self.history_ = train_pretext(self.pretext_, xt, self.train_config_)
+    s = -self._anomaly_score(x)  # computed once: the head is fitted on the features and scores them for the threshold
+    self.offset_ = float(np.quantile(s, self.contamination)) if self.contamination > 0 else float(s.min())
+    self.threshold_ = -self.offset_
+    if self.localizer == 'patch': self.fit_localizer(x, **(self.localizer_params or {}))
     return self
+
+@patch
+def _anomaly_score(self:OneClassDetector, x:torch.Tensor, # prepared uint8 images (N,C,S,S)
+                  )->np.ndarray:
+    "Stage-2 scores of prepared images; fits the head when it is not fitted yet (in `fit`)."
+    if self.head == 'builtin': return rotation_builtin_score(self.pretext_.rotation_probs(x)).cpu().numpy()
+    f = self._features(x)
+    if self.head_ is None: self.head_ = make_head(self.head, **{'seed': self.seed, **(self.head_params or {})}).fit(f)
+    return self.head_.score(f).cpu().numpy()
+
+@patch
+@torch.no_grad()
+def _features(self:OneClassDetector, x:torch.Tensor)->torch.Tensor:
+    "Features of prepared uint8 images (N,C,S,S)."
+    if self.pretext == 'raw_pixels': return x.flatten(1).float() / 255
+    return self.pretext_.features(x, self.feature).float().cpu()
 
 # %% ../nbs/05_detector.ipynb #1359fc35
 @patch
-@torch.no_grad()
-def features(self:OneClassDetector, images, # images (any form `as_image_batch` takes)
-             )->torch.Tensor: # (N,D) float32 features on the CPU
-    "Stage-1 features of `images` (flattened pixels in [0,1] for 'raw_pixels')."
-    x = images if isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and self.input_shape_ and tuple(images.shape[1:]) == self.input_shape_ else self._prepare(images)
-    if self.config['pretext'] == 'raw_pixels': return x.flatten(1).float() / 255
-    if self.pretext_ is None: raise RuntimeError("the detector is not fitted: call fit(normal_images) first")
-    return self.pretext_.features(x, self.config['feature']).float().cpu()
+def features(self:OneClassDetector, X, # images (any form `as_image_batch` takes)
+            )->torch.Tensor: # (N,D) float32 features on the CPU
+    "Stage-1 features of images (flattened pixels in [0,1] for 'raw_pixels')."
+    self._check_fitted()
+    fast = isinstance(X, torch.Tensor) and X.dtype == torch.uint8 and X.ndim == 4 and len(X) and tuple(X.shape[1:]) == self.input_shape_
+    return self._features(X.cpu() if fast else self._prepare(X)[0])
 
 # %% ../nbs/05_detector.ipynb #2a3fe97a
 @patch
-def anomaly_score(self:OneClassDetector, images)->np.ndarray:
+def anomaly_score(self:OneClassDetector, X, # images (any form `as_image_batch` takes)
+                 )->np.ndarray: # (N,) float scores
     "Stage-2 anomaly score of each image: higher = more anomalous."
-    if self.config['head'] == 'builtin':
-        if self.pretext_ is None: raise RuntimeError("the detector is not fitted: call fit(normal_images) first")
-        return rotation_builtin_score(self.pretext_.rotation_probs(self._prepare(images))).cpu().numpy()
-    if self.head_ is None: raise RuntimeError("the detector is not fitted: call fit(normal_images) first")
-    return self.head_.score(self.features(images)).cpu().numpy()
+    self._check_fitted()
+    fast = isinstance(X, torch.Tensor) and X.dtype == torch.uint8 and X.ndim == 4 and len(X) and tuple(X.shape[1:]) == self.input_shape_
+    return self._anomaly_score(X.cpu() if fast else self._prepare(X)[0])
 
 # %% ../nbs/05_detector.ipynb #8739d917
 @patch
-def score_samples(self:OneClassDetector, images)->np.ndarray:
+def score_samples(self:OneClassDetector, X)->np.ndarray:
     "scikit-learn convention: higher = more normal (the negated anomaly score)."
-    return -self.anomaly_score(images)
+    return -self.anomaly_score(X)
 
 # %% ../nbs/05_detector.ipynb #6b10ea7e
 @patch
-def decision_function(self:OneClassDetector, images)->np.ndarray:
+def decision_function(self:OneClassDetector, X)->np.ndarray:
     "Negative for images the detector calls anomalous."
-    return self.score_samples(images) - self.offset_
+    return self.score_samples(X) - self.offset_
 
 # %% ../nbs/05_detector.ipynb #7072ee5b
 @patch
-def predict(self:OneClassDetector, images)->np.ndarray:
+def predict(self:OneClassDetector, X)->np.ndarray:
     "+1 for normal images, −1 for anomalies (the threshold is set by `contamination`)."
-    return np.where(self.decision_function(images) < 0, -1, 1)
+    return np.where(self.decision_function(X) < 0, -1, 1)
+
+# %% ../nbs/05_detector.ipynb #222ad44e
+class _NetFeatures:
+    "Picklable feature function of a trained network: float patches (B,C,p,p) in [0,1] -> (B,D) at `tap`."
+    def __init__(self, net, tap): self.net, self.tap = net, tap
+    def __call__(self, b): return self.net.features(b, self.tap)
+
+_GRADCAM_PRETEXTS = ('cutpaste', 'cutpaste_scar', 'cutpaste_3way')
+
+# %% ../nbs/05_detector.ipynb #fef26c9a
+@patch
+def fit_localizer(self:OneClassDetector, normal_images, # normal images (any form the detector takes)
+                  patch:int|None=None, # patch side in pixels; None: image_size/4, clipped to 8-32
+                  stride:int|None=None, # step between patches; None: patch/8, at least 2
+                  per_location:bool=False, # one Gaussian per patch location (aligned objects)
+                  sigma:float|str|None='auto', # std of the Gaussian upsampling kernel; 'auto': patch/8; None: flat
+                 )->OneClassDetector:
+    "Fit CutPaste's patch localizer on the detector's trained encoder and normal images."
+    self._check_fitted()
+    if self.pretext_ is None: raise ValueError("patch localization needs a trained encoder: pretext='raw_pixels' has none")
+    from deepocc.localize import PatchLocalizer
+    fast = isinstance(normal_images, torch.Tensor) and normal_images.dtype == torch.uint8 and tuple(normal_images.shape[1:]) == self.input_shape_
+    x = normal_images if fast else self._prepare(normal_images)[0]
+    side = self.input_shape_[-1]
+    patch = int(patch or min(32, max(8, side // 4)))
+    stride = int(stride or max(2, patch // 8))
+    sigma = patch / 8 if sigma == 'auto' else sigma
+    self.localizer_ = PatchLocalizer(_NetFeatures(self.pretext_.net, self.feature), patch, stride, per_location, sigma,
+                                     seed=self.seed).fit(x)
+    return self
+
+# %% ../nbs/05_detector.ipynb #d4458283
+@patch
+def localize(self:OneClassDetector, X, # images (any form the detector takes)
+             method:str|None=None, # 'patch', 'gradcam', or None: the patch localizer if fitted, else GradCAM
+            )->np.ndarray|list: # (N,H,W) float32 maps at the inputs' own size; a list of (H,W) maps when sizes differ
+    "Pixel anomaly maps, higher = more anomalous, at each input's own resolution."
+    self._check_fitted()
+    if method is None: method = 'patch' if getattr(self, 'localizer_', None) is not None else 'gradcam' if self.pretext in _GRADCAM_PRETEXTS else None
+    if method is None:
+        raise NotFittedError(f"no localizer for pretext {self.pretext!r}: fit the detector with localizer='patch', or call "
+                             "fit_localizer(normal_images) (GradCAM needs a CutPaste pretext)")
+    if method not in ('patch', 'gradcam'): raise ValueError(f"unknown localization method {method!r}; valid: patch, gradcam")
+    x, sizes, _ = self._prepare(X)
+    if method == 'patch':
+        if getattr(self, 'localizer_', None) is None:
+            raise NotFittedError("the patch localizer is not fitted: fit the detector with localizer='patch', or call fit_localizer(normal_images)")
+        maps = self.localizer_.anomaly_maps(x)
+    else:
+        if self.pretext not in _GRADCAM_PRETEXTS:
+            raise ValueError(f"GradCAM explains a CutPaste classifier's 'not normal' logit; this detector's pretext is {self.pretext!r}: use method='patch'")
+        from deepocc.localize import gradcam_maps
+        maps = gradcam_maps(self.pretext_, x)
+    return _to_sizes(maps.float().cpu(), sizes)
+
+def _to_sizes(maps:torch.Tensor, sizes:list):
+    "Maps (N,S,S) resized to each input's (H,W): one (N,H,W) array when all sizes agree, else a list."
+    if len(set(sizes)) == 1:
+        hw = sizes[0]
+        out = maps if tuple(maps.shape[-2:]) == hw else F.interpolate(maps[:, None], size=hw, mode='bilinear', align_corners=False)[:, 0]
+        return out.numpy()
+    return [F.interpolate(m[None, None], size=hw, mode='bilinear', align_corners=False)[0, 0].numpy() for m, hw in zip(maps, sizes)]
+
+# %% ../nbs/05_detector.ipynb #7837879d
+_FORMAT = 'deepocc.OneClassDetector'
+_NOT_SAVED = {'svm_', 'feature_fn'}  # OneClassSVMHead's scikit-learn model (fitting only); the localizer's feature function (rebuilt)
+
+def _encode(v, where:str, tensors:dict):
+    "`v` as JSON-ready data; tensors go to `tensors` under `where`, tuples and known objects are tagged."
+    if isinstance(v, torch.Tensor): tensors[where] = v.detach().cpu().contiguous(); return {'__tensor__': where}
+    if isinstance(v, torch.device): return {'__device__': 'cpu'}
+    if isinstance(v, tuple): return {'__tuple__': [_encode(e, f'{where}.{i}', tensors) for i, e in enumerate(v)]}
+    if isinstance(v, list): return [_encode(e, f'{where}.{i}', tensors) for i, e in enumerate(v)]
+    if isinstance(v, dict):
+        if not all(isinstance(k, str) for k in v): raise TypeError(f"cannot save {where}: a dict with non-string keys")
+        return {'__dict__': {k: _encode(e, f'{where}.{k}', tensors) for k, e in v.items()}}
+    if isinstance(v, (np.floating, np.integer, np.bool_)): v = v.item()
+    if v is None or isinstance(v, (bool, int, float, str)): return v
+    if type(v).__name__ in _savable_classes():
+        return {'__object__': type(v).__name__, 'state': {k: _encode(e, f'{where}.{k}', tensors) for k, e in vars(v).items() if k not in _NOT_SAVED}}
+    raise TypeError(f"cannot save {where}: a {type(v).__name__} is not a tensor, number, string or container of them")
+
+def _decode(v, tensors:dict):
+    "The inverse of `_encode`; objects only of the allow-listed classes, built without running their code beyond `__new__`."
+    if isinstance(v, list): return [_decode(e, tensors) for e in v]
+    if not isinstance(v, dict): return v
+    if '__tensor__' in v: return tensors[v['__tensor__']]
+    if '__device__' in v: return torch.device('cpu')
+    if '__tuple__' in v: return tuple(_decode(e, tensors) for e in v['__tuple__'])
+    if '__dict__' in v: return {k: _decode(e, tensors) for k, e in v['__dict__'].items()}
+    if '__object__' in v:
+        cls = _savable_classes().get(v['__object__'])
+        if cls is None: raise ValueError(f"the file names a class {v['__object__']!r} that deepocc does not load")
+        obj = cls.__new__(cls); obj.__dict__.update({k: _decode(e, tensors) for k, e in v['state'].items()}); return obj
+    raise ValueError(f"unexpected entry in the detector file: {sorted(v)}")
+
+def _savable_classes()->dict:
+    "The allow-list of classes a detector file may hold: the heads, the patch localizer and its GDE."
+    from deepocc.localize import PatchLocalizer, PatchGDE
+    from deepocc.heads import KernelDensityHead, OneClassSVMHead, GaussianDensityHead, NearestNeighborHead
+    return {c.__name__: c for c in (KernelDensityHead, OneClassSVMHead, GaussianDensityHead, NearestNeighborHead, PatchLocalizer, PatchGDE)}
 
 # %% ../nbs/05_detector.ipynb #771812e9
 @patch
 def save(self:OneClassDetector, path:str|Path)->Path:
-    "Save the fitted detector to one file."
-    if self.input_shape_ is None: raise RuntimeError("the detector is not fitted: call fit(normal_images) first")
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    state = dict(format='deepocc.OneClassDetector', format_version=FORMAT_VERSION, deepocc_version=deepocc.__version__,
-                 config=self.config, input_shape=self.input_shape_, offset=self.offset_, head=self.head_,
-                 weights=None if self.pretext_ is None else {k: v.cpu() for k, v in self.pretext_.state_dict().items()},
-                 history=list(self.history_) if self.history_ is not None else None)
+    "Save the fitted detector to one file: tensors and JSON, no pickled objects."
+    self._check_fitted()
+    tensors = {}
+    h = self.history_
+    meta = dict(format=_FORMAT, format_version=FORMAT_VERSION, deepocc_version=deepocc.__version__,
+                params=_encode(self.get_params(), 'params', tensors), input_shape=list(self.input_shape_), offset=self.offset_,
+                model=None if self.pretext_ is None else _encode(self.model_config_, 'model', tensors),
+                train_config=None if self.train_config_ is None else _encode(dataclasses.asdict(self.train_config_), 'train', tensors),
+                head=None if self.head_ is None else _encode(self.head_, 'head', tensors),
+                localizer=None if self.localizer_ is None else _encode(self.localizer_, 'localizer', tensors),
+                history=None if h is None else dict(entries=_encode(list(h), 'history', tensors), wall_time=h.wall_time, n_images=h.n_images))
+    if self.pretext_ is not None: tensors.update({f'net.{k}': v.detach().cpu().contiguous() for k, v in self.pretext_.state_dict().items()})
+    state = dict(format=_FORMAT, format_version=FORMAT_VERSION, meta=json.dumps(meta), tensors=tensors)
+    path = Path(path)
     with atomic_write(path) as f: torch.save(state, f)
     return path
 
 # %% ../nbs/05_detector.ipynb #5ab47e41
 @patch(cls_method=True)
 def load(cls:OneClassDetector, path:str|Path)->OneClassDetector:
-    "Load a detector saved by `save` with this deepocc version."
-    try: state = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e: raise ValueError(f"{path} is not a deepocc detector file ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or state.get('format') != 'deepocc.OneClassDetector':
-        raise ValueError(f"{path} is not a deepocc detector file")
-    if state['deepocc_version'] != deepocc.__version__ or state['format_version'] != FORMAT_VERSION:
-        raise ValueError(f"{path} was saved by deepocc {state['deepocc_version']} (file format {state['format_version']}); this is "
-                         f"deepocc {deepocc.__version__} (format {FORMAT_VERSION}). Load it with deepocc=={state['deepocc_version']}, or refit.")
-    c = state['config']
-    det = cls(c['pretext'], c['head'], c['feature'], c['preset'], c['image_size'], c['contamination'], c['seed'],
-              c['train_crop'], c['crops_per_image'], **c['overrides'])
-    det.input_shape_, det.offset_, det.head_ = tuple(state['input_shape']), state['offset'], state['head']
-    if state['weights'] is not None:
-        model, _, kw = det._split_overrides()
-        det.pretext_ = make_pretext(c['pretext'], det.input_shape_[0], c['train_crop'] or det.input_shape_[-1], **model, **kw)
-        det.pretext_.load_state_dict(state['weights']); det.pretext_.eval()
+    "Load a detector saved by `save`, without unpickling any Python object."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"{path} does not exist (expected a detector file written by OneClassDetector.save)")
+    with open(path, 'rb') as f: magic = f.read(2)
+    if magic[:1] == b'\x80':  # a bare pickle stream (protocol 2+): deepocc files are torch zip archives
+        raise ValueError(f"{path} is a pickled Python object, which deepocc never loads: unpickling can run arbitrary code "
+                         f"(deepocc detector files hold only tensors and JSON)")
+    try: state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        glob = re.search(r'GLOBAL ([\w.]+)', str(e))
+        if glob or 'reduce' in str(e):
+            raise ValueError(f"{path} holds a pickled Python object{f' ({glob.group(1)})' if glob else ''}, which deepocc never loads: unpickling can run "
+                             f"arbitrary code. deepocc detector files of format {FORMAT_VERSION} hold only tensors and JSON; format-1 "
+                             "files (deepocc 0.1.0) pickled their head: refit the detector and save it again") from None
+        raise ValueError(f"{path} is not a deepocc detector file (it cannot be read as tensors and JSON: {type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get('format') != _FORMAT: raise ValueError(f"{path} is not a deepocc detector file")
+    ver = state.get('format_version')
+    if ver != FORMAT_VERSION:
+        meta = json.loads(state['meta']) if isinstance(state.get('meta'), str) else {}
+        by = f" by deepocc {meta['deepocc_version']}" if 'deepocc_version' in meta else ''
+        raise ValueError(f"{path} is a detector file of format {ver}{by}; this deepocc {deepocc.__version__} reads format {FORMAT_VERSION}: "
+                         + ("upgrade deepocc to load it" if isinstance(ver, int) and ver > FORMAT_VERSION else "refit the detector with this version"))
+    meta, tensors = json.loads(state['meta']), state['tensors']
+    det = cls(**_decode(meta['params'], tensors))
+    det.input_shape_, det.offset_ = tuple(meta['input_shape']), meta['offset']
+    det.threshold_ = -det.offset_
+    det.model_config_ = None if meta['model'] is None else _decode(meta['model'], tensors)
+    det.train_config_ = None if meta['train_config'] is None else TrainConfig(**_decode(meta['train_config'], tensors))
+    det.head_ = None if meta['head'] is None else _decode(meta['head'], tensors)
+    det.pretext_ = det.history_ = None
+    if meta['history'] is not None:
+        det.history_ = TrainHistory(_decode(meta['history']['entries'], tensors))
+        det.history_.wall_time, det.history_.n_images = meta['history']['wall_time'], meta['history']['n_images']
+    if det.model_config_ is not None:
+        det.pretext_ = make_pretext(det.pretext, det.input_shape_[0], det.train_crop or det.input_shape_[-1], **det.model_config_)
+        det.pretext_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith('net.')}); det.pretext_.eval()
+    det.localizer_ = None if meta['localizer'] is None else _decode(meta['localizer'], tensors)
+    if det.localizer_ is not None: det.localizer_.feature_fn = _NetFeatures(det.pretext_.net, det.feature)
     return det

@@ -11,12 +11,10 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from .data import OneClassData, load_one_class
 from .heads import GaussianDensityHead
-from .detector import OneClassDetector
-from fastcore.basics import patch as patch_method
 
 # %% auto #0
 __all__ = ['patch_grid_size', 'extract_patches', 'patch_features', 'PatchGDE', 'upsample_scores', 'PatchLocalizer',
-           'plant_square_defect', 'heatmap_overlay', 'plant_synthetic_defects', 'elpv_synth_one_class']
+           'plant_square_defect', 'heatmap_overlay', 'plant_synthetic_defects', 'elpv_synth_one_class', 'gradcam_maps']
 
 # %% ../nbs/06_localize.ipynb #c3c81234
 def _check_images(x, # images (N,C,H,W), float or uint8
@@ -459,25 +457,32 @@ def elpv_synth_one_class(category:int|str, # ELPV module type: 'mono' or 'poly'
                         torch.tensor([0] * len(clean) + [1] * n_anom),
                         torch.cat([torch.zeros(len(clean), 1, *clean.shape[-2:], dtype=torch.uint8), masks]), synthetic=True)
 
-# %% ../nbs/06_localize.ipynb #ebf21aab
-@patch_method
-def fit_localizer(self:OneClassDetector, normal_images, # normal images (any form the detector takes)
-                  patch:int=32, # patch side in pixels
-                  stride:int=4, # step between patches
-                  per_location:bool=False, # one Gaussian per patch location (aligned objects)
-                  sigma:float|None=4.0, # std of the Gaussian upsampling kernel
-                 )->OneClassDetector:
-    "Fit patch-level localization on the detector's encoder."
-    if self.pretext_ is None: raise RuntimeError("fit the detector first (localization uses its trained encoder)")
-    net = self.pretext_.net
-    self.localizer_ = PatchLocalizer(lambda b: net.features(b, 'pool'), patch, stride, per_location, sigma,
-                                     seed=self.config['seed']).fit(self._prepare(normal_images))
-    return self
-
-# %% ../nbs/06_localize.ipynb #b8d9f4ee
-@patch_method
-def localize(self:OneClassDetector, images, # images (any form the detector takes)
-            )->np.ndarray: # (N,H,W) anomaly maps, higher = more anomalous
-    "Pixel anomaly maps in image coordinates (call `fit_localizer` first)."
-    if getattr(self, 'localizer_', None) is None: raise RuntimeError("call fit_localizer(normal_images) before localize")
-    return self.localizer_.anomaly_maps(self._prepare(images)).numpy()
+# %% ../nbs/06_localize.ipynb #f25fd94d
+def gradcam_maps(pretext, # a trained classification pretext (a CutPaste task), or its `EncoderWithHead`
+                 images:Tensor, # (N,C,H,W), float in [0,1] or uint8
+                 batch_size:int=64, # images per forward and backward pass
+                 layer:nn.Module|None=None, # the convolutional stage to explain; None: the backbone's last stage (`layer4`)
+                )->Tensor: # (N,H,W) float32 maps ≥ 0 on the CPU, higher = more anomalous
+    "GradCAM of the anomaly log-odds log Σ_{k≥1} e^{z_k} − z_0 w.r.t. the last conv feature map: ReLU, upsampled to the image."
+    x = _check_images(images)
+    net = getattr(pretext, 'net', pretext)
+    if not isinstance(net, nn.Module) or getattr(net, 'classifier', None) is None or (net.n_classes or 0) < 2:
+        raise ValueError("GradCAM needs a classifier whose class 0 is 'normal' (a CutPaste pretext); "
+                         f"got {type(pretext).__name__} without one")
+    layer = layer if layer is not None else net.backbone.layer4
+    acts = []
+    hook = layer.register_forward_hook(lambda m, i, o: acts.append(o))
+    dev, out = _device_of(net, x.device), []
+    try:
+        with _eval_mode(net), torch.enable_grad():
+            for b in x.split(int(batch_size)):
+                acts.clear()
+                b = b.to(dev)
+                b = b.float().div_(255) if b.dtype == torch.uint8 else b.float()
+                z = net(b)['logits'].float()
+                s = torch.logsumexp(z[:, 1:], 1) - z[:, 0]
+                g, = torch.autograd.grad(s.sum(), acts[0])          # each image's score depends on its own activations only
+                cam = F.relu((g.mean((2, 3), keepdim=True) * acts[0]).sum(1, keepdim=True)).detach().float()
+                out.append(F.interpolate(cam, size=b.shape[-2:], mode='bilinear', align_corners=False)[:, 0].cpu())
+    finally: hook.remove()
+    return torch.cat(out)

@@ -270,7 +270,7 @@ def plot_auroc_heatmap(table_rows, # dicts (or a DataFrame) with the x, y and va
     df = pd.DataFrame([{x: str(r[x]), y: str(r[y]), value: float(r[value])} for r in rows])
     cols, idx = list(dict.fromkeys(df[x])), list(dict.fromkeys(df[y]))
     piv = df.pivot_table(index=y, columns=x, values=value, aggfunc='mean').reindex(index=idx, columns=cols)
-    if add_mean: piv.loc['mean'] = piv.mean(0)
+    if add_mean: piv.loc['mean'] = piv.mean(axis=0)
     fig = Figure(figsize=size or (1.2 * len(cols) + 2.6, 0.42 * len(piv) + 1.4))
     ax = fig.add_subplot()
     sns.heatmap(piv, annot=True, fmt='.1f', cmap='viridis', vmin=vmin, vmax=vmax, linewidths=0.5, ax=ax,

@@ -128,18 +128,28 @@ def test_empty_folder_and_subfolder_hint(tmp_path):
 
 # ---------------------------------------------------------------- the training budget
 
-def test_step_floor_applies_to_epoch_budgets_only():
-    assert OneClassDetector('rotation').training_config(500).steps == DEFAULT_MIN_STEPS
-    assert OneClassDetector('rotation').training_config(10_000).steps is None
-    assert OneClassDetector('contrastive').training_config(300).steps == DEFAULT_MIN_STEPS
-    assert OneClassDetector('rotation', min_steps=40).training_config(500).steps == 40
-    for kw in (dict(epochs=3), dict(steps=7), dict(min_steps=None), dict(min_steps=0)):
-        assert OneClassDetector('rotation', **kw).training_config(500).steps in (None, 7)
-    assert OneClassDetector('cutpaste_3way').training_config(10).steps == 1000
+@pytest.fixture
+def epoch_preset(monkeypatch):
+    "A preset whose rotation budget is in epochs (the `cpu` preset's budgets are in steps), to exercise the floor."
+    from deepocc.pretext import PRESETS
+    monkeypatch.setitem(PRESETS, 'epochs3', {**PRESETS['cpu'], 'rotation': dict(model=dict(width=2, head_hidden=(4,), head_out=4),
+                                                                             train=dict(epochs=3, batch_size=16, lr=0.01))})
+    return 'epochs3'
 
-def test_step_floor_is_what_fit_trains(digits):
-    det = OneClassDetector('rotation', 'kde', image_size=8, min_steps=6, width=2, head_hidden=(4,), head_out=4, batch_size=16,
-                           progress=False, log_every=1).fit(digits.train[:32])
+def test_cpu_budgets_are_steps():
+    "Small and large training sets get the same number of optimizer steps from the cpu preset."
+    assert OneClassDetector('rotation').training_config(500).steps == OneClassDetector('rotation').training_config(10_000).steps == 320
+    assert OneClassDetector('cutpaste_3way').training_config(10).steps == 600
+
+def test_step_floor_applies_to_epoch_budgets_only(epoch_preset):
+    assert OneClassDetector('rotation', preset=epoch_preset).training_config(500).steps == DEFAULT_MIN_STEPS   # 3 × 31 < 250
+    assert OneClassDetector('rotation', preset=epoch_preset).training_config(10_000).steps is None          # 3 × 625 ≥ 250
+    assert OneClassDetector('rotation', preset=epoch_preset, min_steps=100).training_config(500).steps == 100  # 93 < 100
+    for kw in (dict(epochs=3), dict(steps=7), dict(min_steps=None), dict(min_steps=0)):
+        assert OneClassDetector('rotation', preset=epoch_preset, **kw).training_config(500).steps in (None, 7)
+
+def test_step_floor_is_what_fit_trains(digits, epoch_preset):
+    det = OneClassDetector('rotation', 'kde', preset=epoch_preset, image_size=8, min_steps=6, progress=False, log_every=1).fit(digits.train[:32])
     assert det.history_[-1]['step'] == 6 and det.train_config_.steps is None   # 3 epochs × 2 steps = 6 ≥ 6: the epochs stand
     det = det.set_params(min_steps=9).fit(digits.train[:32])
     assert det.history_[-1]['step'] == 9 == det.train_config_.steps         # 6 < 9: raised to the floor

@@ -4,12 +4,45 @@ cells, and the engine overhead per cell (local in-process, local worker processe
     .venv/bin/python benchmarks/engine_overhead.py [--cells 4] [--steps 100] [--no-ray]   # about 6 minutes on 2 cores
 
 Writes benchmarks/engine_overhead.json. Speeds differ between machines of one kind by up to 2.5x: compare the ratios.
+
+The Ray measurement starts a Ray cluster on this machine, and Ray 2.60 started on 127.0.0.1 still registers its node
+under the machine's external address and listens on all interfaces; so the benchmark runs only in a private network
+namespace whose only interface is loopback. Started elsewhere, it runs itself again in one:
+
+    tools/loopback_only.sh .venv/bin/python benchmarks/engine_overhead.py    # what it does by itself (needs root or user namespaces)
+
+and where no such namespace can be made it stops, saying why; --no-ray measures the local engines anywhere.
 """
-import argparse, json, os, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
+
+LOOPBACK_ONLY = Path(__file__).resolve().parent.parent/'tools'/'loopback_only.sh'
+
+def namespace_problem():
+    "None when this process's network namespace has no interface but lo and only loopback addresses; else why not."
+    ifs = sorted(l.split(':')[0].strip() for l in Path('/proc/self/net/dev').read_text().splitlines()[2:])  # follows the namespace
+    if ifs != ['lo']: return f'network interfaces besides lo: {ifs}'
+    try: addrs = [l.split()[3].split('/')[0] for l in subprocess.run(['ip', '-o', 'addr'], capture_output=True, text=True).stdout.splitlines()]
+    except OSError: return None
+    import ipaddress
+    if not addrs or not all(ipaddress.ip_address(a).is_loopback for a in addrs): return f'lo is down or has other addresses: {addrs}'
+    return None
+
+def in_loopback_namespace():
+    "Run this script again under tools/loopback_only.sh unless it is already in a loopback-only network namespace; exits with its status."
+    if (why := namespace_problem()) is None: return
+    if os.environ.get('DEEPOCC_LOOPBACK_ONLY'):  # already re-run once: the namespace is not what it should be
+        sys.exit(f'engine_overhead.py: refusing to start Ray outside a loopback-only network namespace: {why}')
+    print(f'engine_overhead.py: the Ray measurement runs in a private loopback-only network namespace ({why} here); '
+          f'running again under {LOOPBACK_ONLY.name}', flush=True)
+    r = subprocess.run([str(LOOPBACK_ONLY), sys.executable, *sys.argv], env={**os.environ, 'DEEPOCC_LOOPBACK_ONLY': '1'})
+    if r.returncode == 125:
+        sys.exit('engine_overhead.py: Ray is not started outside a private loopback-only network namespace, and none could be '
+                 'made (the reason is above); --no-ray measures the local engines without Ray')
+    sys.exit(r.returncode)
 from deepocc.cells import ExperimentCell
 from deepocc.data import categories
-from deepocc.engines import LocalEngine, RayEngine, LocalRayCluster, run_cells
+from deepocc.engines import EngineError, LocalEngine, RayEngine, LocalRayCluster, run_cells
 from deepocc.records import RecordStore, atomic_write_json, machine_description, git_revision
 
 def timed(cells, engine):
@@ -25,6 +58,7 @@ def main():
     ap.add_argument('--steps', type=int, default=100, help='training steps per cell')
     ap.add_argument('--no-ray', action='store_true', help='skip the Ray measurement')
     a = ap.parse_args()
+    if not a.no_ray: in_loopback_namespace()
     out = dict(machine=machine_description(), git=git_revision(), cores=os.cpu_count())
     # 1. throughput: the same training cells on 1 worker x 2 threads and on 2 workers x 1 thread
     train = [ExperimentCell('bench', 'fmnist', categories('fmnist')[c], 'rotation', ['kde'], 0, 'cpu', max_test=2000, options=dict(steps=a.steps))
@@ -47,7 +81,12 @@ def main():
     engines = [('local inline (1 worker)', LocalEngine(1, 2)), ('local 2 workers (spawned per run)', LocalEngine(2, 1))]
     cluster = None
     if not a.no_ray:
-        cluster = LocalRayCluster(2).start()
+        cluster = LocalRayCluster(2)
+        try: cluster.start()
+        except EngineError as e:  # Ray's raylet waits only 15 s for its agents (ray-project/ray#65983): on a loaded machine, once more
+            print(f'ray start failed, once more: {str(e)[-300:]}', flush=True)
+            cluster.stop()
+            cluster = LocalRayCluster(2).start()
         engines.append(('ray, local cluster', RayEngine(cluster.address)))
     try:
         for name, eng in engines:

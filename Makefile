@@ -8,10 +8,14 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 268435456
 
-.PHONY: setup test reproduce export readme notebooks clean-nbs docs docs-check
+.PHONY: setup lock test reproduce export readme notebooks clean-nbs docs docs-check lab
 
 setup:
 	@bash tools/setup_env.sh
+
+# refresh requirements.lock: a fresh venv from settings.ini's ranges, frozen (then `make setup` installs it)
+lock:
+	@bash tools/setup_env.sh --lock
 
 # the whole test suite: nbdev sync check, every notebook (slow/gpu cells skipped), library tests; one summary line
 test: setup
@@ -20,6 +24,11 @@ test: setup
 # regenerate every table and figure (PRESET=smoke for the seconds-long run)
 reproduce: setup
 	$(VENV)/deepocc-reproduce --preset $(PRESET) $(ARGS)
+
+# JupyterLab on 127.0.0.1 in the project's environment, opened on nbs/ (start with nbs/paper/table1_semantic.ipynb)
+LAB_ARGS ?=
+lab: setup
+	$(VENV)/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=nbs $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # developer helpers
 export: setup

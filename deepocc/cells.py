@@ -8,7 +8,7 @@ import functools, os, time
 from dataclasses import dataclass, field, asdict, replace
 import torch
 from .data import load_one_class, subset
-from .records import RECORD_KEYS, source_hash, make_record
+from .records import RECORD_KEYS, COMPUTE_MODULES, source_hash, environment, make_record
 
 # %% auto #0
 __all__ = ['evaluate_method', 'fit_patch_localizer', 'evaluate_localization', 'load_task', 'ExperimentCell', 'resolved_config',
@@ -182,6 +182,10 @@ def resolved_config(cell:ExperimentCell)->dict:
     return dict(model=model, train=train, device=dev, train_crop=det.config['train_crop'], crops_per_image=det.config['crops_per_image'])
 
 # %% ../nbs/10_cells.ipynb #b4db9638
+def _cell_modules(cell)->tuple:
+    "The compute modules a cell runs."
+    return COMPUTE_MODULES if cell.kind == 'localization' else tuple(m for m in COMPUTE_MODULES if m != 'localize')
+
 def cell_inputs(cell:ExperimentCell, # the cell
                 head:str, # one of its heads
                )->dict: # JSON-ready
@@ -190,7 +194,7 @@ def cell_inputs(cell:ExperimentCell, # the cell
                 feature=cell.feature, seed=cell.seed, preset=cell.preset, image_size=cell.image_size,
                 max_train=cell.max_train or None, max_test=cell.max_test or None, uniformity=cell.uniformity,
                 options={k: v for k, v in sorted(cell.options.items()) if k not in _NOT_RESULT},
-                config=resolved_config(cell), source=source_hash())
+                config=resolved_config(cell), source=source_hash(_cell_modules(cell)), env=environment())
 
 # %% ../nbs/10_cells.ipynb #f1daf9d6
 def run_cell(cell:ExperimentCell, # what to compute

@@ -4,8 +4,8 @@
 
 # %% ../nbs/11_engines.ipynb #8b9905d5
 from __future__ import annotations
-import multiprocessing as mp, os, socket, sys, time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import json, multiprocessing as mp, os, socket, sys, time
+from concurrent.futures import ProcessPoolExecutor, FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 import torch
 from .records import RecordStore
@@ -13,7 +13,7 @@ from .cells import ExperimentCell, cell_inputs, run_cell
 
 # %% auto #0
 __all__ = ['WORKER_MALLOC_ENV', 'ENGINES', 'plan_cells', 'describe_plan', 'LocalEngine', 'EngineError', 'RayEngine',
-           'LocalRayCluster', 'make_engine', 'run_cells']
+           'LocalRayCluster', 'make_engine', 'completion', 'run_cells']
 
 # %% ../nbs/11_engines.ipynb #26313de4
 def plan_cells(cells:list, # `ExperimentCell`s
@@ -64,6 +64,8 @@ def _spawn_context():
 
 def _default_workers()->int: return max(1, min(2, os.cpu_count() or 1))
 
+def _past(t:float|None)->bool: return t is not None and time.time() >= t
+
 class LocalEngine:
     "Run cells on worker processes of this machine."
     name = 'local'
@@ -79,24 +81,38 @@ class LocalEngine:
 
     def run(self, todo:list, # [(cell, heads)]
             on_done=None, # called with each cell's records as they arrive
-           ):
-        "Compute every (cell, heads) and call `on_done(cell, records)` as each finishes."
-        if self.workers == 1:
+            stop_at:float|None=None, # a time.time(): no cell starts after it
+            kill_at:float|None=None, # a time.time(): cells still running are stopped then, leaving no record
+           )->list: # the (cell, heads) not computed
+        "Compute every (cell, heads) and call `on_done(cell, records)` as each finishes; a cell starts only before `stop_at`."
+        if self.workers == 1 and stop_at is None and kill_at is None:
             for c, h in todo: on_done(c, run_cell(c, h, self.threads))
-            return
+            return []
         left, tries = list(todo), {}
         while left:
-            ctx = _spawn_context()
-            with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self.threads,)) as ex:
-                futs = {ex.submit(run_cell, c, h, self.threads): (c, h) for c, h in left}
-                left = []
-                for f in as_completed(futs):
-                    c, h = futs[f]
-                    try: on_done(c, f.result())
-                    except BrokenProcessPool as e:
-                        tries[c.label] = tries.get(c.label, 0) + 1
-                        if tries[c.label] > self.retries: raise RuntimeError(f'{c.label}: its worker died {tries[c.label]} times') from e
-                        left.append((c, h))
+            ex = ProcessPoolExecutor(self.workers, mp_context=_spawn_context(), initializer=_init_worker, initargs=(self.threads,))
+            futs, broken = {}, False
+            try:
+                while True:
+                    while left and len(futs) < self.workers and not broken and not _past(stop_at):
+                        c, h = left.pop(0); futs[ex.submit(run_cell, c, h, self.threads)] = (c, h)
+                    if not futs: break
+                    done, _ = wait(futs, timeout=None if kill_at is None else max(0., kill_at - time.time()), return_when=FIRST_COMPLETED)
+                    if not done:  # past kill_at: stop the workers; their cells leave no record
+                        for p in list((getattr(ex, '_processes', None) or {}).values()): p.kill()
+                        return [*futs.values(), *left]
+                    for f in done:
+                        c, h = futs.pop(f)
+                        try: on_done(c, f.result())
+                        except BrokenProcessPool as e:
+                            broken = True
+                            tries[c.label] = tries.get(c.label, 0) + 1
+                            if tries[c.label] > self.retries: raise RuntimeError(f'{c.label}: its worker died {tries[c.label]} times') from e
+                            left.insert(0, (c, h))
+            finally: ex.shutdown(wait=not futs, cancel_futures=True)
+            if _past(stop_at): return left
+        return left
+
 
 # %% ../nbs/11_engines.ipynb #96ed6425
 class EngineError(RuntimeError):
@@ -135,20 +151,32 @@ class RayEngine:
         except Exception as e: raise EngineError(f'cannot connect to a Ray cluster at --address {self.address!r}: {e}') from None
         return ray
 
-    def run(self, todo:list, on_done=None):
+    def run(self, todo:list, # [(cell, heads)]
+            on_done=None, # called with each cell's records as they arrive
+            stop_at:float|None=None, # a time.time(): no cell starts after it
+            kill_at:float|None=None, # a time.time(): cells still running are cancelled then, leaving no record
+           )->list: # the (cell, heads) not computed
         "Compute every (cell, heads) as a Ray task and call `on_done(cell, records)` as each finishes."
         ray = self.connect()
         gpus = self.num_gpus if self.num_gpus is not None else (1 if ray.cluster_resources().get('GPU', 0) >= 1 else 0)
         task = ray.remote(_ray_run_cell)
-        refs = {}
-        for c, h in todo:
-            g = gpus if c.method != 'raw_pixels' else 0
-            refs[task.options(num_cpus=self.num_cpus, num_gpus=g, max_retries=self.max_retries, retry_exceptions=False,
-                              name='deepocc_cell').remote(c, h, self.num_cpus)] = c
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for r in done: on_done(refs[r], ray.get(r))
+        # with a stop time, only as many tasks as the cluster runs at once are submitted, so none waits in Ray's queue past it
+        slots = len(todo) if stop_at is None else max(1, int(ray.cluster_resources().get('CPU', 1) // max(1, self.num_cpus)))
+        left, refs = list(todo), {}
+        while True:
+            while left and len(refs) < slots and not _past(stop_at):
+                c, h = left.pop(0)
+                g = gpus if c.method != 'raw_pixels' else 0
+                refs[task.options(num_cpus=self.num_cpus, num_gpus=g, max_retries=self.max_retries, retry_exceptions=False,
+                                  name='deepocc_cell').remote(c, h, self.num_cpus)] = (c, h)
+            if not refs: return left
+            done, _ = ray.wait(list(refs), num_returns=1, timeout=None if kill_at is None else max(0., kill_at - time.time()))
+            if not done:  # past kill_at
+                for r in refs: ray.cancel(r, force=True)
+                return [*refs.values(), *left]
+            for r in done:
+                c, h = refs.pop(r)
+                on_done(c, ray.get(r))
 
     def shutdown(self):
         "Disconnect from the cluster (the cluster keeps running)."
@@ -176,14 +204,17 @@ class LocalRayCluster:
         self.address = f'127.0.0.1:{self.port}'
         self.env = {**os.environ, 'RAY_USAGE_STATS_ENABLED': '0'}
 
-    def start(self)->LocalRayCluster:
-        "Start the head node; raise with Ray's output if it fails."
+    def start(self, attempts:int=3, # tries: under load Ray's raylet can give up waiting for its agent (ray-project/ray#65983)
+             )->LocalRayCluster:
+        "Start the head node; raise with Ray's output if every attempt fails."
         import subprocess
         cmd = [self.ray_bin, 'start', '--head', f'--port={self.port}', '--node-ip-address=127.0.0.1', f'--num-cpus={self.num_cpus}',
                '--num-gpus=0', '--include-dashboard=false', '--disable-usage-stats', f'--temp-dir={self.temp_dir}']
-        r = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=180)
-        if r.returncode != 0: raise EngineError(f'ray start failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}')
-        return self
+        for i in range(attempts):
+            r = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=180)
+            if r.returncode == 0: return self
+            subprocess.run([self.ray_bin, 'stop', '--force'], env=self.env, capture_output=True, text=True, timeout=120)
+        raise EngineError(f'ray start failed {attempts} times; the last time:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}')
 
     def stop(self):
         "Stop the cluster's processes and disconnect this process."
@@ -213,25 +244,88 @@ def make_engine(engine:str|object='local', # 'local', 'ray', or an engine object
     if engine == 'ray': return RayEngine(address or 'auto', num_cpus=threads or 1)
     raise EngineError(f'unknown engine {engine!r}; valid: {", ".join(ENGINES)}')
 
+def _env_time(name:str)->float|None:
+    v = os.environ.get(name)
+    return float(v) if v else None
+
+def _cell_seconds(store:RecordStore)->dict:
+    "Stored seconds per cell by (table, method) and by method, from every record in `store` (current or not)."
+    by = {}
+    for r in store.all():
+        if r.get('wall_s') is None: continue
+        k = (r['table'], r['dataset'], r['category'], r['method'], r.get('feature'), r.get('variant'), r['seed'])
+        by[k] = r['wall_s']  # a cell's records share its wall time
+    out = {}
+    for (t, _, _, m, *_), s in by.items():
+        out.setdefault((t, m), []).append(s); out.setdefault(m, []).append(s)
+    return {k: sum(v) / len(v) for k, v in out.items()}
+
+class _Progress:
+    "Cells done of all, mean seconds per cell of each method, and the time left, printed as each cell finishes."
+    def __init__(self, cells, plan, store):
+        self.total, self.todo = len(cells), [c for c, _ in plan['todo']]
+        self.done0 = self.total - len(self.todo)
+        self.stored, self.times = _cell_seconds(store), {}
+    def estimate(self, cell)->float|None:
+        "Seconds `cell` will take: this sitting's mean for its method, else the stored records' mean."
+        t = self.times.get(cell.method)
+        if t: return sum(t) / len(t)
+        return self.stored.get((cell.table, cell.method), self.stored.get(cell.method))
+    def left_s(self)->tuple:
+        "(seconds left for the cells not yet done, how many of them have no estimate)."
+        est = [self.estimate(c) for c in self.todo]
+        return sum(e for e in est if e is not None), sum(e is None for e in est)
+    def done(self, cell, wall:float)->str:
+        self.times.setdefault(cell.method, []).append(wall)
+        if cell in self.todo: self.todo.remove(cell)
+        left, unknown = self.left_s()
+        later = _env_time('DEEPOCC_LATER_S')
+        means = ', '.join(f'{m} {sum(t) / len(t):.0f} s' for m, t in self.times.items())
+        return (f'  [{self.total - len(self.todo)}/{self.total} cells] mean per cell: {means}; about {left / 60:.0f} min left here'
+                + (f' (+{unknown} cells not estimated)' if unknown else '')
+                + (f', about {(left + later) / 60:.0f} min for the preset' if later is not None else ''))
+
+def completion(cells:list, # `ExperimentCell`s
+               store:RecordStore, # where records live
+              )->tuple: # (cells whose every result is current, cells)
+    "How many of `cells` are done: every one of their results stored and current."
+    plan = plan_cells(cells, store)
+    return len(cells) - len(plan['todo']), len(cells)
+
 def run_cells(cells:list, # `ExperimentCell`s
               store:RecordStore, # where records live
               engine='local', # an engine or its name
               compute:bool=True, # False: only read what is stored
               echo:bool=True, # print the plan and one line per finished cell
+              stop_at:float|None=None, # a time.time() after which no cell starts; None: $DEEPOCC_STOP_AT, else never
+              kill_at:float|None=None, # a time.time() when running cells are stopped (no record); None: $DEEPOCC_KILL_AT, else never
               **engine_options, # workers, threads, address (see `make_engine`)
              )->list: # the records of every cell and head, in order
-    "Compute the missing and stale results of `cells` on an engine and return all their records."
+    "Compute the missing and stale results of `cells` on an engine, until `stop_at`, and return all their records."
+    stop_at = stop_at if stop_at is not None else _env_time('DEEPOCC_STOP_AT')
+    kill_at = kill_at if kill_at is not None else _env_time('DEEPOCC_KILL_AT')
     plan = plan_cells(cells, store)
+    prog = _Progress(cells, plan, store)
     if echo: print(describe_plan(plan) if compute else f"render only: {len(plan['fresh'])} valid records, "
                    f"{sum(len(h) for _, h in plan['todo'])} missing or stale (shown as stored)", flush=True)
-    if compute and plan['todo']:
+    computed, left = 0, list(plan['todo'])
+    if compute and plan['todo'] and not _past(stop_at):
         eng = make_engine(engine, **engine_options)
         t0 = time.time()
         def done(cell, recs):
+            nonlocal computed
             for r in recs: store.put(r)
+            computed += 1
             if echo:
                 vals = '  '.join(f"{r['head']} {r.get('pixel_auroc', r['auroc']):.1f}" for r in recs)
-                print(f'{cell.label}: {vals} ({recs[0]["wall_s"]:.0f} s)', flush=True)
-        eng.run(plan['todo'], done)
-        if echo: print(f'{len(plan["todo"])} cells computed in {time.time() - t0:.0f} s on {eng!r}', flush=True)
+                print(f'{cell.label}: {vals} ({recs[0]["wall_s"]:.0f} s)\n{prog.done(cell, recs[0]["wall_s"])}', flush=True)
+        left = eng.run(plan['todo'], done, stop_at=stop_at, kill_at=kill_at) or []
+        if echo: print(f'{computed} cells computed in {time.time() - t0:.0f} s on {eng!r}'
+                       + (f'; {len(left)} not started before the stop time' if left else ''), flush=True)
+    if os.environ.get('DEEPOCC_STATUS_FILE'):  # the batch runner adds up every notebook's line
+        est, unknown = _Progress(cells, plan_cells(cells, store) if computed else plan, store).left_s()
+        line = dict(table=cells[0].table if cells else '', cells=len(cells), done=len(cells) - len(left) if compute else prog.done0,
+                    computed=computed, missing_results=plan['missing'], stale_results=len(plan['stale']),
+                    stale_reasons=sorted({w for _, why in plan['stale'] for w in why})[:8], left_s=round(est), not_estimated=unknown)
+        with open(os.environ['DEEPOCC_STATUS_FILE'], 'a') as f: f.write(json.dumps(line) + '\n')
     return [r for c in cells for h in c.heads if (r := store.get(**c.key(h))) is not None]

@@ -18,7 +18,7 @@ from .localize import heatmap_overlay
 from .metrics import aggregate
 
 # %% auto #0
-__all__ = ['save_figure', 'plot_heatmap_grid', 'plot_uniformity', 'plot_sphere_embeddings', 'plot_per_class_bars',
+__all__ = ['save_figure', 'png_preview', 'plot_heatmap_grid', 'plot_uniformity', 'plot_sphere_embeddings', 'plot_per_class_bars',
            'plot_auroc_heatmap']
 
 # %% ../nbs/08_plots.ipynb #bf4dc5a4
@@ -38,6 +38,20 @@ def save_figure(fig:Figure, # the figure to write
         with atomic_write(path) as f: fig.savefig(f, format=fmt, dpi=dpi, bbox_inches='tight', **kwargs)
     finally: plt.close(fig)
     return path
+
+# %% ../nbs/08_plots.ipynb #8cf0b1f9
+def png_preview(path:str|Path, # a PNG (or any image file Pillow reads)
+                max_width:int=1200, # widest preview in pixels
+               ):
+    "An `IPython.display.Image` of the file: downscaled to `max_width`, 256 colours, optimized PNG (a few tens of kB)."
+    import io
+    from IPython.display import Image as IPImage
+    from PIL import Image as PILImage
+    im = PILImage.open(path).convert('RGB')
+    if im.width > max_width: im = im.resize((max_width, round(im.height * max_width / im.width)), PILImage.LANCZOS)
+    buf = io.BytesIO()
+    im.quantize(256, method=PILImage.Quantize.FASTOCTREE).save(buf, format='PNG', optimize=True)
+    return IPImage(data=buf.getvalue(), format='png')
 
 # %% ../nbs/08_plots.ipynb #6d0fafde
 def _np(x)->np.ndarray:

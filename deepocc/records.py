@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_records.ipynb #41ef06a1
 from __future__ import annotations
-import datetime, hashlib, json, os, platform, re, subprocess, time
+import ast, datetime, functools, hashlib, json, os, platform, re, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import deepocc
@@ -12,7 +12,8 @@ from .data import atomic_write
 
 # %% auto #0
 __all__ = ['COMPUTE_MODULES', 'RECORD_KEYS', 'atomic_write_text', 'atomic_write_json', 'machine_description', 'git_revision',
-           'source_hash', 'fingerprint', 'fingerprint_diff', 'RecordStore', 'make_record']
+           'code_hash', 'source_hash', 'source_id', 'environment', 'fingerprint', 'fingerprint_diff', 'RecordStore',
+           'compute_changes', 'make_record']
 
 # %% ../nbs/09_records.ipynb #2fc0b1e7
 def atomic_write_text(path:str|Path, # the file to (re)write
@@ -63,18 +64,48 @@ def git_revision(path:str|Path|None=None)->str:
 # %% ../nbs/09_records.ipynb #b917ed7b
 COMPUTE_MODULES = ('data', 'augment', 'encoders', 'pretext', 'heads', 'detector', 'localize', 'metrics', 'cells')
 
+def _without_docstrings(tree:ast.AST)->ast.AST:
+    "`tree` with the docstring of every module, class and function removed."
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+def code_hash(source:str, # Python source code
+             )->str: # 12 hex digits
+    "A hash of what `source` computes: its syntax tree without docstrings (comments and layout never reach it)."
+    return hashlib.sha256(ast.dump(_without_docstrings(ast.parse(source))).encode()).hexdigest()[:12]
+
 def source_hash(modules:tuple=COMPUTE_MODULES, # module names inside the deepocc package
                 lib:str|Path|None=None, # the package folder; None: the installed deepocc
-               )->str: # 12 hex digits
-    "A short hash of the library source a result is computed by."
+               )->dict: # {module: 12 hex digits}
+    "The `code_hash` of each library module a result is computed by."
     lib = Path(lib or Path(deepocc.__file__).parent)
-    h = hashlib.sha256()
+    out = {}
     for m in modules:
         f = lib/f'{m}.py'
-        if not f.is_file(): continue
-        text = re.sub(r'(?m)^# %% .*\n', '', f.read_text())
-        h.update(m.encode() + b'\0' + text.encode() + b'\0')
-    return h.hexdigest()[:12]
+        if f.is_file(): st = f.stat(); out[m] = _file_code_hash(str(f), st.st_mtime_ns, st.st_size)
+    return out
+
+@functools.lru_cache(maxsize=256)
+def _file_code_hash(path:str, mtime_ns:int, size:int)->str:
+    "`code_hash` of a file, parsed once per version of the file (a batch asks for every cell)."
+    return code_hash(Path(path).read_text())
+
+def source_id(source:dict|str, # a `source_hash` (or an older record's single hash)
+             )->str: # 12 hex digits
+    "One short name for a `source_hash`, for provenance lines."
+    return source if isinstance(source, str) else hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:12]
+
+# %% ../nbs/09_records.ipynb #6d0db2c7
+@functools.lru_cache(maxsize=1)
+def environment()->dict:
+    "The versions of Python and of the numerical libraries a result is computed with (they are in its fingerprint)."
+    import scipy, sklearn, torch, torchvision
+    return dict(python='%d.%d' % sys.version_info[:2], torch=torch.__version__, torchvision=torchvision.__version__,
+                numpy=np.__version__, scipy=scipy.__version__, sklearn=sklearn.__version__)
 
 # %% ../nbs/09_records.ipynb #36f5ab97
 def _canonical(obj)->str: return json.dumps(obj, sort_keys=True, default=_json_default, separators=(',', ':'))
@@ -137,6 +168,16 @@ class RecordStore:
         return [r for r in recs if all(r.get(k) == v for k, v in where.items())]
 
 # %% ../nbs/09_records.ipynb #80bac337
+def compute_changes(lib:str|Path|None=None, # the package folder; None: the installed deepocc
+                   )->list: # e.g. ['detector']
+    "The compute modules with uncommitted changes in the git checkout holding `lib` ([] outside a checkout)."
+    lib = Path(lib or Path(deepocc.__file__).parent)
+    try:
+        r = subprocess.run(['git', 'status', '--porcelain', '--', *[f'{m}.py' for m in COMPUTE_MODULES]], cwd=lib,
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError): return []
+    return sorted(Path(l[3:].strip()).stem for l in r.stdout.splitlines() if l.strip()) if r.returncode == 0 else []
+
 def make_record(key:dict, # the record's key fields (RECORD_KEYS)
                 result:dict, # what was measured (e.g. {'auroc': ...})
                 inputs:dict, # the fingerprint inputs it was computed from
@@ -145,5 +186,6 @@ def make_record(key:dict, # the record's key fields (RECORD_KEYS)
                )->dict:
     "A result record with its fingerprint and provenance."
     return {**key, **result, **extra, 'fingerprint': fingerprint(inputs), 'inputs': inputs, 'wall_s': round(wall_s, 2),
-            'version': deepocc.__version__, 'git': git_revision(), 'machine': machine_description(),
+            'version': deepocc.__version__, 'git': git_revision(), 'uncommitted_compute': compute_changes(),
+            'env': environment(), 'machine': machine_description(),
             'finished': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}

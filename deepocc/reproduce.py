@@ -4,12 +4,12 @@
 
 # %% ../nbs/12_reproduce.ipynb #3f9d076f
 from __future__ import annotations
-import argparse, json, os, sys, tempfile, time
+import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import deepocc
 from .metrics import format_mean_std
-from .records import RecordStore, atomic_write_text, atomic_write_json, machine_description, git_revision, source_hash
+from .records import RecordStore, atomic_write_text, atomic_write_json, machine_description, git_revision, source_hash, source_id
 from .engines import ENGINES, EngineError, make_engine, run_cells
 
 # %% auto #0
@@ -45,17 +45,20 @@ def paper_value(dataset:str, category:str, method:str, head:str, metric:str='ima
 
 # %% ../nbs/12_reproduce.ipynb #54eadc71
 def _provenance(records:list)->str:
-    "Which revisions, library sources and machines the records come from, with counts."
+    "Which revisions, library sources, library versions and machines the records come from, with counts."
     def counts(f):
         c = {}
         for r in records: c[f(r)] = c.get(f(r), 0) + 1
         return ', '.join(f'{k} ({n})' for k, n in sorted(c.items(), key=lambda t: -t[1]))
-    src_now = source_hash()
-    srcs = {(r.get('inputs') or {}).get('source', 'unknown') for r in records}
-    src = counts(lambda r: (r.get('inputs') or {}).get('source', 'unknown'))
-    note = '' if srcs <= {src_now} else f' (the library source now is {src_now}: records of another source are shown as stored)'
-    return (f'{len(records)} records from git {counts(lambda r: r.get("git", "unknown"))}; library source {src}{note}; '
-            f'measured on {counts(lambda r: r.get("machine", "unknown"))}')
+    src_of = lambda r: source_id((r.get('inputs') or {}).get('source', 'unknown'))
+    now = {source_id(source_hash()), source_id(source_hash(tuple(m for m in source_hash() if m != 'localize')))}
+    note = '' if {src_of(r) for r in records} <= now else ' (another than the library now: those records are shown as stored)'
+    env = lambda r: ', '.join(f'{k} {v}' for k, v in ((r.get('inputs') or {}).get('env') or {}).items()) or 'not recorded'
+    dirty = [r for r in records if r.get('uncommitted_compute')]
+    dirty_txt = (f'; {len(dirty)} computed with uncommitted changes to '
+                 f"{', '.join(sorted({m for r in dirty for m in r['uncommitted_compute']}))}") if dirty else ''
+    return (f'{len(records)} records from git {counts(lambda r: r.get("git", "unknown"))}; library source {counts(src_of)}{note}'
+            f'{dirty_txt}; {counts(env)}; measured on {counts(lambda r: r.get("machine", "unknown"))}')
 
 def _record_summary(r:dict)->dict:
     keep = ('table', 'dataset', 'category', 'method', 'head', 'feature', 'variant', 'seed', 'auroc', 'pixel_auroc', 'fingerprint', 'git')
@@ -63,13 +66,14 @@ def _record_summary(r:dict)->dict:
 
 def render_table(records:list, # result records
                  title:str, # the table's heading
-                 columns:list, # (label, dataset, category) per column; category 'mean' averages over a dataset's categories
+                 columns:list, # (label, dataset, category) per column; category 'mean' (or a list) averages over the dataset's (listed) categories
                  rows:list, # (label, method, head) per row
                  preset:str, # the preset the records came from
                  value:str='auroc', # the record field shown
                  metric:str='image', # 'image' or 'pixel': which published numbers to compare with
                  unavailable:dict|None=None, # dataset -> how to get it, for datasets not on this machine
                  notes:str='', # text under the table
+                 done:tuple|None=None, # (cells done, cells) of a partial batch: says so under the table
                 )->tuple: # (markdown, json-ready dict)
     "A Markdown table of mean ± std over seeds, with the papers' mean ± std and our difference beside it."
     unavailable = unavailable or {}
@@ -85,7 +89,7 @@ def render_table(records:list, # result records
             if ds in unavailable:
                 cells.append('not available' + (f' (paper {ptxt})' if p else '')); continue
             recs = [r for r in records if r['dataset'] == ds and r['method'] == method and r['head'] == hd and value in r
-                    and r[value] is not None and (cat == 'mean' or str(r['category']) == str(cat))]
+                    and r[value] is not None and (cat == 'mean' or str(r['category']) in (map(str, cat) if isinstance(cat, (list, tuple)) else [str(cat)]))]
             if not recs: cells.append('–'); continue
             for r in recs: used[r.get('fingerprint') or id(r)] = r
             by_seed = {}
@@ -108,9 +112,12 @@ def render_table(records:list, # result records
               f'the column\'s categories), then (paper mean ± std, ours − paper) where the papers report the same cell. '
               f'Preset `{preset}`; deepocc {deepocc.__version__}; {_provenance(used) if used else "no records"}.']
     for ds, how in unavailable.items(): lines.append(f'- `{ds}` not available on this machine: {how}')
+    if done and done[0] < done[1]:
+        lines += ['', f'**Partial: {done[0]} of {done[1]} cells done** (every result current); `–` marks what is not computed yet, '
+                  'and a stale record is shown as stored. Run the same `deepocc-reproduce` command again to resume.']
     if notes: lines += ['', notes]
     md = '\n'.join(lines) + '\n'
-    return md, dict(title=title, preset=preset, value=value, cells=cells_json, unavailable=unavailable,
+    return md, dict(title=title, preset=preset, value=value, cells=cells_json, unavailable=unavailable, done=done,
                     records=[_record_summary(r) for r in used])
 
 # %% ../nbs/12_reproduce.ipynb #19884f6a
@@ -176,6 +183,39 @@ def run_notebook(nb:Path, # a paper notebook
 # %% ../nbs/12_reproduce.ipynb #ebf6a9fe
 ENGINE_PARAMS = ('engine', 'workers', 'threads', 'address', 'render_only')
 
+def _tidy(out_nb:Path, committed:bool=False):
+    "Drop the kernel's start-up warnings from an executed notebook; for a committed one, the test runner skips its injected parameters."
+    import nbformat
+    nb = nbformat.read(out_nb, as_version=4)
+    for c in nb.cells:
+        if committed and 'injected-parameters' in c.get('metadata', {}).get('tags', []) and not c.source.startswith('#| notest'):
+            c.source = '#| notest\n' + c.source  # the suite runs the notebook at its own (smoke) defaults
+        if c.cell_type == 'code':
+            c.outputs = [o for o in c.get('outputs', []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr'
+                         and ('Kernel is running over TCP' in o.get('text', '') or 'TqdmWarning' in o.get('text', '')))]
+    nbformat.write(nb, out_nb)
+
+def _read_status(path:Path)->list: return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.is_file() else []
+
+def _plan_report(preset:str, results:list, workers:int)->str:
+    "What is stored and current, stale or missing per notebook, and the time the rest would take here."
+    lines, tot = [f'plan for preset {preset!r}:'], dict(cells=0, done=0, left_s=0, unknown=0)
+    for r in results:
+        st = r.get('status') or []
+        if not st: lines.append(f"  {r['notebook']:22s} no records (draws its figure from a model it trains when run)"); continue
+        for s in st:
+            todo = s['cells'] - s['done']
+            lines.append(f"  {r['notebook']:22s} {s['cells']:4d} cells: {s['done']} current, {todo} to compute "
+                         f"({s['missing_results']} results missing, {s['stale_results']} stale); about {s['left_s'] / 60:.0f} min of cell time"
+                         + (f" (+{s['not_estimated']} cells with no stored time)" if s['not_estimated'] else ''))
+            for w in s['stale_reasons']: lines.append(f'      stale: {w}')
+            for k in ('cells', 'done', 'left_s'): tot[k] += s[k]
+            tot['unknown'] += s['not_estimated']
+    lines.append(f"total: {tot['done']} of {tot['cells']} cells current; about {tot['left_s'] / 60:.0f} min of cell time left on this machine, "
+                 f"about {tot['left_s'] / 60 / max(1, workers):.0f} min of wall time with {workers} worker(s)"
+                 + (f"; {tot['unknown']} cells have no stored time to estimate from" if tot['unknown'] else ''))
+    return '\n'.join(lines)
+
 def run_batch(preset:str='cpu', # a preset in presets/
               only:list|None=None, # notebook stems (or prefixes) to run; None runs all
               jobs:int=1, # notebooks run in parallel
@@ -186,6 +226,10 @@ def run_batch(preset:str='cpu', # a preset in presets/
               threads:int=0, # torch threads per worker (local) or CPUs per cell (ray); 0: the default
               address:str='', # ray engine: the cluster's HOST:PORT, or 'auto'
               render_only:bool=False, # compute nothing: rebuild the tables from the stored records
+              max_minutes:float=0, # a sitting: no cell starts after this many minutes (0: no limit); the rest is rendered from records
+              grace_minutes:float=10, # cells still running this long after the stop are stopped, leaving no record
+              plan:bool=False, # compute and write nothing: print what is current, stale or missing and the time left
+              into_nbs:bool=False, # also write each executed notebook over its source in nbs/paper (committed with outputs)
              )->list:
     "Run the paper notebooks of `preset` with papermill; their cells run on `engine`; records resume, tables are written atomically."
     from concurrent.futures import ThreadPoolExecutor
@@ -195,31 +239,72 @@ def run_batch(preset:str='cpu', # a preset in presets/
     if only: nbs = [n for n in nbs if any(n.stem.startswith(o) for o in only)]
     if not nbs: raise ValueError(f'no paper notebook matches {only}; have: {[n.stem for n in sorted((root/"nbs"/"paper").glob("*.ipynb"))]}')
     if engine not in ENGINES: raise EngineError(f'unknown engine {engine!r}; valid: {", ".join(ENGINES)}')
-    if engine == 'ray' and not render_only: make_engine('ray', address=address or 'auto').connect()  # fail here, naming the address
+    if max_minutes < 0 or grace_minutes < 0: raise ValueError('--max-minutes and --grace-minutes must be ≥ 0')
+    if engine == 'ray' and not (render_only or plan): make_engine('ray', address=address or 'auto').connect()  # fail here, naming the address
+    t0 = time.time()
+    stop_at = t0 + 60 * max_minutes if max_minutes else None
     run_dir = root/'runs'/preset
     common = cfg.get('common', {})
     records_dir = (root/common.get('records_dir', f'runs/{preset}/records')).resolve()
-    def params(nb):
-        p = {k: v for k, v in {**common, **(cfg.get(nb.stem) or {})}.items() if k != 'records_dir'}
-        p.update(preset=common.get('preset', preset), records_dir=str(records_dir),
-                 out_dir=str((root/p.get('out_dir', f'runs/{preset}/figures')).resolve()),
-                 engine=engine, workers=workers, threads=threads, address=address, render_only=render_only)
+    out_dir = (root/common.get('out_dir', f'runs/{preset}/figures')).resolve()
+    work = Path(tempfile.mkdtemp(prefix='deepocc-batch-'))
+    if plan:  # a scratch copy of the figures: notebooks that draw from a trained model find theirs and train nothing
+        out_dir = Path(shutil.copytree(out_dir, work/'figures') if out_dir.is_dir() else work/'figures')
+    rel = lambda p: os.path.relpath(p, root/'nbs'/'paper')  # paths as the notebook (run in nbs/paper) sees them
+    def params(nb, ro):
+        p = {k: v for k, v in {**common, **(cfg.get(nb.stem) or {})}.items() if k not in ('records_dir', 'out_dir')}
+        p.update(preset=common.get('preset', preset), records_dir=rel(records_dir), out_dir=rel(out_dir),
+                 engine=engine, workers=workers, threads=threads, address=address, render_only=ro)
         if seeds is not None: p['seeds'] = seeds
         return p
-    t0 = time.time()
+    status_file = work/'status.jsonl'
+    prior = json.loads((run_dir/'status.json').read_text()).get('notebooks', {}) if (run_dir/'status.json').is_file() else {}
+    env = dict(DEEPOCC_STATUS_FILE=str(status_file), **({} if stop_at is None else
+               dict(DEEPOCC_STOP_AT=str(stop_at), DEEPOCC_KILL_AT=str(stop_at + 60 * grace_minutes))))
+    saved = {k: os.environ.get(k) for k in [*env, 'DEEPOCC_LATER_S']}
+    os.environ.update(env)
     print(f'deepocc-reproduce: preset {preset!r}, {len(nbs)} notebooks, {jobs} at a time, engine {engine}'
-          f'{" (render only)" if render_only else ""}; records in {records_dir}', flush=True)
-    def one(nb):
-        print(f'  start  {nb.stem}', flush=True)
-        r = run_notebook(nb, run_dir/'notebooks'/nb.name, params(nb))
+          + (' (plan: nothing is computed or written)' if plan else ' (render only)' if render_only else '')
+          + (f'; no cell starts after {max_minutes:g} min, running cells stop {grace_minutes:g} min later' if stop_at else '')
+          + f'; records in {records_dir}', flush=True)
+    def one(i_nb):
+        i, nb = i_nb
+        ro = render_only or plan or (stop_at is not None and time.time() >= stop_at)
+        later = [n.stem for n in nbs[i + 1:]]
+        if all(s in prior for s in later): os.environ['DEEPOCC_LATER_S'] = str(sum(x['left_s'] for s in later for x in prior[s]))
+        else: os.environ.pop('DEEPOCC_LATER_S', None)  # the preset's time left is known after one sitting or --plan
+        n0 = len(_read_status(status_file))
+        print(f"  start  {nb.stem}{' (render only: past the stop time)' if ro and not (render_only or plan) else ''}", flush=True)
+        out_nb = (work if plan else run_dir)/'notebooks'/nb.name
+        r = run_notebook(nb, out_nb, params(nb, ro), echo=not plan)
+        r['status'], r['rendered_only'] = _read_status(status_file)[n0:], ro
+        if r['ok'] and not plan:
+            _tidy(out_nb, into_nbs)
+            if into_nbs: shutil.copyfile(out_nb, nb)
         print(f"  {'done ' if r['ok'] else 'FAILED'} {nb.stem} in {r['seconds']:.0f} s" + ('' if r['ok'] else f" ({r['error'][:300]})"), flush=True)
         return r
-    with ThreadPoolExecutor(max(1, jobs)) as ex: results = list(ex.map(one, nbs))
-    summary = dict(preset=preset, engine=engine, workers=workers, threads=threads, render_only=render_only,
-                   seconds=round(time.time() - t0, 1), machine=machine_description(), git=git_revision(root), notebooks=results)
+    try:
+        with ThreadPoolExecutor(max(1, jobs)) as ex: results = list(ex.map(one, enumerate(nbs)))
+    finally:
+        for k, v in saved.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+        shutil.rmtree(work, ignore_errors=True)
+    n_workers = workers or max(1, min(2, os.cpu_count() or 1))
+    st = [s for r in results for s in r['status']]
+    cells, done, computed = (sum(s[k] for s in st) for k in ('cells', 'done', 'computed'))
+    if only is None: atomic_write_json(run_dir/'status.json', dict(notebooks={r['notebook']: r['status'] for r in results if r['ok']}))
+    if plan:
+        print(_plan_report(preset, results, n_workers), flush=True)
+        return results
+    summary = dict(preset=preset, engine=engine, workers=workers, threads=threads, render_only=render_only, max_minutes=max_minutes,
+                   seconds=round(time.time() - t0, 1), machine=machine_description(), git=git_revision(root), notebooks=results,
+                   cells=cells, cells_done=done, cells_computed=computed)
     atomic_write_json(run_dir/'batch_summary.json', summary)
     n_ok = sum(r['ok'] for r in results)
     print(f"deepocc-reproduce: {n_ok} of {len(results)} notebooks succeeded in {summary['seconds'] / 60:.1f} min", flush=True)
+    print(f'deepocc-reproduce: {done} of {cells} cells done ({computed} computed this sitting)'
+          + ('; run the same command again to resume' if done < cells else ''), flush=True)
     return results
 
 # %% ../nbs/12_reproduce.ipynb #0e3aa632
@@ -227,8 +312,10 @@ def _parser():
     ap = argparse.ArgumentParser(prog='deepocc-reproduce', formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Regenerate the papers' tables and figures: run the paper notebooks (nbs/paper/) of a preset with papermill.\n"
                     "Each table's cells (dataset, category, method, seed) run on an engine; every result is a record whose\n"
-                    "fingerprint (configuration, data, seed, library source) decides whether it is reused.",
-        epilog='examples:\n  deepocc-reproduce --preset smoke\n  deepocc-reproduce --preset cpu --only table1 --workers 2\n'
+                    "fingerprint (configuration, data, seed, library code, library versions) decides whether it is reused.\n"
+                    "A long batch runs in sittings: --max-minutes stops starting cells in time, and the next run resumes.",
+        epilog='examples:\n  deepocc-reproduce --preset smoke\n  deepocc-reproduce --preset cpu --plan\n'
+               '  deepocc-reproduce --preset cpu --max-minutes 120\n  deepocc-reproduce --preset cpu --only table1 --workers 2\n'
                '  deepocc-reproduce --preset cpu --render-only\n  deepocc-reproduce --preset paper --engine ray --address 10.0.0.5:6379')
     ap.add_argument('--preset', default='cpu', help='a file in presets/: smoke (minutes), cpu (hours on 2 cores), paper (GPUs); default cpu')
     ap.add_argument('--only', nargs='*', metavar='NAME', help='run only the notebooks whose name starts with NAME, e.g. table1 fig_')
@@ -241,6 +328,14 @@ def _parser():
                     help='torch threads per local worker (default: cores / workers), or CPUs per Ray task (default 1)')
     ap.add_argument('--address', default='', help="ray engine: HOST:PORT of the cluster's head, as `ray start --head` printed, or auto")
     ap.add_argument('--render-only', action='store_true', help='compute nothing: rebuild the tables and figures from the stored records')
+    ap.add_argument('--max-minutes', type=float, default=0, metavar='N',
+                    help='a sitting: no cell starts after N minutes; every table is still rendered from the records it has (default: no limit)')
+    ap.add_argument('--grace-minutes', type=float, default=10, metavar='G',
+                    help='with --max-minutes: cells still running G minutes after the stop are stopped and leave no record (default 10)')
+    ap.add_argument('--plan', '--dry-run', action='store_true',
+                    help='compute and write nothing: print per notebook the cells current, stale (and why) or missing, and the time left')
+    ap.add_argument('--into-nbs', action='store_true',
+                    help='also write each executed notebook over its source in nbs/paper/, outputs included (how the cpu tables are committed)')
     return ap
 
 def main(argv:list|None=None):
@@ -248,8 +343,10 @@ def main(argv:list|None=None):
     ap = _parser()
     a = ap.parse_args(argv)
     if a.address and a.engine != 'ray': ap.error('--address is for --engine ray')
+    if a.plan and a.render_only: ap.error('--plan computes and writes nothing; --render-only writes the tables: choose one')
     try: res = run_batch(a.preset, a.only, a.jobs, a.seeds, engine=a.engine, workers=a.workers, threads=a.threads,
-                         address=a.address, render_only=a.render_only)
+                         address=a.address, render_only=a.render_only, max_minutes=a.max_minutes, grace_minutes=a.grace_minutes,
+                         plan=a.plan, into_nbs=a.into_nbs)
     except (EngineError, ValueError, FileNotFoundError) as e:
         print(f'deepocc-reproduce: error: {e}', file=sys.stderr); sys.exit(2)
     sys.exit(0 if all(r['ok'] for r in res) else 1)

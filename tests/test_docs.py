@@ -2,8 +2,10 @@
 
 The site is built into a temporary folder, served by `http.server` on 127.0.0.1, and every page is loaded through
 Selenium: no broken image, every same-host link answers 200 (and its #fragment exists), the home page shows Table 1
-and the figures, library pages have their docments tables and no nbdev directives. Two screenshots (home page, one
-library page) are saved to the test's tmp folder and to `_site_screenshots/` for a person to look at.
+and the figures, library pages have their docments tables and no nbdev directives, the Table 1 page shows the executed
+table (first row the raw-pixel baseline, with a number for Fashion-MNIST), every figure page an image that loaded, and
+the tutorial is in the navigation. Screenshots (home page, a library page, the Table 1 page, the heatmap figure page)
+are saved to the test's tmp folder and to `_site_screenshots/` (not committed) for a person to look at.
 Needs Debian's chromium and chromium-driver (tools/setup_env.sh installs them): without them the test fails under CI
 (CI=true) and is skipped elsewhere.
 """
@@ -93,6 +95,16 @@ Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.addEventListe
   .then(() => done(imgs.map(i => [i.currentSrc || i.src, i.naturalWidth])));
 """
 
+_TABLE1_FIRST_ROW = """
+for (const t of document.querySelectorAll('table')) {
+  const heads = Array.from(t.querySelectorAll('thead th')).map(th => th.textContent.trim());
+  const col = heads.indexOf('fmnist');
+  const row = t.querySelector('tbody tr');
+  if (col > 0 && row) return [row.cells[0].textContent.trim(), row.cells[col].textContent.trim()];
+}
+return null;
+"""
+
 def _fetch(url:str)->tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=30) as r: return r.status, r.read()
@@ -117,7 +129,8 @@ def test_docs_site_in_browser(site, browser, tmp_path):
     pages = _pages(out)
     # the site has the home page, every library notebook and every paper notebook
     want = [''] + [f'api/{p.stem}/' for p in sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))] \
-                 + [f'paper/{p.stem}/' for p in sorted((ROOT/'nbs'/'paper').glob('*.ipynb'))]
+                 + [f'paper/{p.stem}/' for p in sorted((ROOT/'nbs'/'paper').glob('*.ipynb'))] \
+                 + [f'tutorials/{p.stem}/' for p in sorted((ROOT/'nbs'/'tutorials').glob('*.ipynb'))]
     assert not set(want) - set(pages), f'pages missing from the site: {sorted(set(want) - set(pages))}'
     host = urlsplit(base).netloc
     links, problems, cache = {}, [], {}
@@ -141,6 +154,18 @@ def test_docs_site_in_browser(site, browser, tmp_path):
             if not figs: problems.append('home: no figure image shown')
             _screenshot(browser, 'home.png', [tmp_path, SHOTS])
         if page == LIBRARY_SHOT: _screenshot(browser, 'library_05_detector.png', [tmp_path, SHOTS])
+        if page == '':  # the tutorial is in the site's navigation
+            nav = browser.execute_script("return Array.from(document.querySelectorAll('nav a[href]')).map(a => a.href)")
+            if not any('/tutorials/folder_to_heatmaps/' in h for h in nav): problems.append('home: the tutorial is not in the navigation')
+        if page == 'paper/table1_semantic/':  # the executed table: first row the raw-pixel baseline, with a number for Fashion-MNIST
+            first = browser.execute_script(_TABLE1_FIRST_ROW)
+            if not first: problems.append(f'{page}: no table with an fmnist column')
+            elif not (first[0].startswith('raw pixels') and re.match(r'^\d+\.\d', first[1])):
+                problems.append(f'{page}: the first row is {first}, not the raw-pixel baseline with a number in the fmnist column')
+            _screenshot(browser, 'paper_table1.png', [tmp_path, SHOTS])
+        if page.startswith('paper/fig_'):
+            if not [src for src, w in images if w > 0]: problems.append(f'{page}: no image loaded')
+            if page == 'paper/fig_heatmaps/': _screenshot(browser, 'paper_fig_heatmaps.png', [tmp_path, SHOTS])
     # every same-host link answers 200, and the #fragment it points at exists on the target page
     for href, page in sorted(links.items()):
         target, frag = urldefrag(href)
@@ -152,6 +177,7 @@ def test_docs_site_in_browser(site, browser, tmp_path):
             if html.unescape(urllib.request.unquote(frag)) not in {html.unescape(i) for i in ids}:
                 problems.append(f'{page or "home"}: link {href}: no element with id {frag!r}')
     assert not problems, '\n'.join(problems)
-    assert (SHOTS/'home.png').stat().st_size > 10_000 and (SHOTS/'library_05_detector.png').stat().st_size > 10_000
+    for shot in ('home.png', 'library_05_detector.png', 'paper_table1.png', 'paper_fig_heatmaps.png'):
+        assert (SHOTS/shot).stat().st_size > 10_000, shot
     print(f'\ndocs: built in {build_s:.1f} s; {len(pages)} pages and {len(links)} internal links checked in '
           f'{time.time() - t0:.1f} s; screenshots in {SHOTS}')

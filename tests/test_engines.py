@@ -33,7 +33,7 @@ def test_changed_config_or_source_is_recomputed(tmp_path, monkeypatch, change):
     old = run_cells([_cell()], st, LocalEngine(1), echo=False)
     cell = _cell()
     if change == 'config': cell = _cell(options={'steps': 3})  # the smoke preset trains 2 steps
-    else: monkeypatch.setattr(deepocc.cells, 'source_hash', lambda: 'changedsource')
+    else: monkeypatch.setattr(deepocc.cells, 'source_hash', lambda *a, **k: {'heads': 'changedsource'})
     plan = plan_cells([cell], st)
     assert len(plan['stale']) == 2 and not plan['fresh']
     why = plan['stale'][0][1]

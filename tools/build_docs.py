@@ -6,7 +6,8 @@ The site is made with mkdocs, the Material theme and mkdocs-jupyter, from a docs
   after every `#| export` cell a docments-style table (parameter | type | default | comment) of each public function
   and class it defines, read from the cell's source (what nbdev exports) with `ast` and `tokenize` by the rules of
   fastcore.docments (nothing is imported, so the build needs neither torch nor an up-to-date `nbdev_export`);
-- `paper/*.ipynb`: every paper notebook, its executed copy where one exists (nbs/paper/executed/, runs/cpu/notebooks/).
+- `paper/*.ipynb`: every paper notebook, as committed: executed at the `cpu` preset (`deepocc-reproduce --into-nbs`).
+- `tutorials/*.ipynb`: the tutorials, as committed (executed).
 Notebooks are never executed. Usage: `python tools/build_docs.py [--out DIR] [--src DIR]`, or `make docs`.
 """
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp')
-EXECUTED_DIRS = ('nbs/paper/executed', 'runs/cpu/notebooks')  # where executed paper notebooks are looked for, in order
 log = logging.getLogger('build_docs')
 
 # ---------------------------------------------------------------- notebook processing
@@ -322,16 +322,14 @@ def make_source(src:Path, root:Path=ROOT)->dict:
         nb = process_notebook(nb, api=True)
         (docs/'api'/p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding='utf-8')
         library.append({f'{p.stem[:2]} {_h1(nb) or p.stem[3:]}': f'api/{p.name}'})
-    paper = []
-    for p in sorted((root/'nbs'/'paper').glob('*.ipynb')):
-        nb = None
-        for d in EXECUTED_DIRS:
-            if (root/d/p.name).is_file() and (nb := _read_nb(root/d/p.name)) is not None:
-                log.info('paper page %s: executed copy %s', p.name, root/d/p.name); break
-        if nb is None and (nb := _read_nb(p)) is None: raise RuntimeError(f'cannot read {p}')
-        nb = process_notebook(nb)
-        (docs/'paper'/p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding='utf-8')
-        paper.append({_h1(nb) or p.stem: f'paper/{p.name}'})
+    paper, tutorials = [], []
+    (docs/'tutorials').mkdir()
+    for folder, entries in (('paper', paper), ('tutorials', tutorials)):
+        for p in sorted((root/'nbs'/folder).glob('*.ipynb')):
+            if (nb := _read_nb(p)) is None: raise RuntimeError(f'cannot read {p}')
+            nb = process_notebook(nb)
+            (docs/folder/p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding='utf-8')
+            entries.append({_h1(nb) or p.stem: f'{folder}/{p.name}'})
     s = _settings(root)
     config = {
         'site_name': s.get('title', 'deepocc'), 'site_description': s.get('description', ''),
@@ -342,7 +340,7 @@ def make_source(src:Path, root:Path=ROOT)->dict:
                                                   'cache': False, 'toc_depth': 4}}],
         'extra_css': ['stylesheets/deepocc.css'],
         'markdown_extensions': ['tables', 'admonition', {'toc': {'permalink': True}}],
-        'nav': [{'Home': 'index.md'}, {'Library': library}, {'Paper tables and figures': paper}],
+        'nav': [{'Home': 'index.md'}, {'Tutorials': tutorials}, {'Paper tables and figures': paper}, {'Library': library}],
     }
     (src/'mkdocs.yml').write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding='utf-8')  # JSON is YAML
     return config

@@ -19,7 +19,7 @@ lock:
 
 # the whole test suite: nbdev sync check, every notebook (slow/gpu cells skipped), library tests; one summary line
 test: setup
-	$(VENV)/python -m pytest tests -q -p no:cacheprovider
+	$(VENV)/python -m pytest tests -q -p no:cacheprovider --durations=15
 
 # regenerate every table and figure (PRESET=smoke for the seconds-long run)
 reproduce: setup

@@ -58,13 +58,14 @@ def test_wrong_address_is_a_clear_error():
     for flag in ('--preset', '--only', '--jobs', '--seeds', '--engine', '--workers', '--threads', '--address', '--render-only'):
         assert flag in r.stdout, flag
 
-def test_ray_cluster_in_private_network_namespace(root):
+def test_ray_cluster_in_private_network_namespace(root, smoke_root):
     """The Ray tests (tests/ray_in_netns.py: a real cluster gives the local records, a killed worker's cell is retried, every
     socket is on loopback) run with their cluster and driver in a fresh network namespace whose only interface is
     loopback: Ray 2.60 on 127.0.0.1 still registers its node under the machine's external address and listens on all
     interfaces. Fails, saying why, where the namespace cannot be made (no root, no unshare, ...)."""
     cmd = [str(root/'tools'/'loopback_only.sh'), sys.executable, '-m', 'pytest', str(root/'tests'/'ray_in_netns.py'), '-q', '-p', 'no:cacheprovider']
-    env = {**os.environ, 'RAY_USAGE_STATS_ENABLED': '0', 'DEEPOCC_HOST_NETNS': os.readlink('/proc/self/ns/net')}
+    env = {**os.environ, 'RAY_USAGE_STATS_ENABLED': '0', 'DEEPOCC_HOST_NETNS': os.readlink('/proc/self/ns/net'),
+           'DEEPOCC_LOCAL_SMOKE_RECORDS': str(smoke_root[0]/'runs'/'smoke'/'records')}  # compared with the Ray records
     try: r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired as e:  # loopback_only.sh is killed, and with it everything in its namespaces
         out = (e.stdout or b'').decode() if isinstance(e.stdout, bytes) else (e.stdout or '')

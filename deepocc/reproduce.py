@@ -222,8 +222,8 @@ def run_batch(preset:str='cpu', # a preset in presets/
               seeds:int|None=None, # override the number of seeds of every notebook that takes `seeds`
               root:str|Path|None=None, # the checkout
               engine:str='local', # 'local' (worker processes here) or 'ray' (tasks on a Ray cluster)
-              workers:int=0, # local engine: worker processes; 0: the default (2 where there are 2 cores)
-              threads:int=0, # torch threads per worker (local) or CPUs per cell (ray); 0: the default
+              workers:int=0, # local engine: worker processes; 0: the preset's, else the default (2 where there are 2 cores)
+              threads:int=0, # torch threads per worker (local) or CPUs per cell (ray); 0: the preset's, else the default
               address:str='', # ray engine: the cluster's HOST:PORT, or 'auto'
               render_only:bool=False, # compute nothing: rebuild the tables from the stored records
               max_minutes:float=0, # a sitting: no cell starts after this many minutes (0: no limit); the rest is rendered from records
@@ -253,8 +253,9 @@ def run_batch(preset:str='cpu', # a preset in presets/
     rel = lambda p: os.path.relpath(p, root/'nbs'/'paper')  # paths as the notebook (run in nbs/paper) sees them
     def params(nb, ro):
         p = {k: v for k, v in {**common, **(cfg.get(nb.stem) or {})}.items() if k not in ('records_dir', 'out_dir')}
-        p.update(preset=common.get('preset', preset), records_dir=rel(records_dir), out_dir=rel(out_dir),
-                 engine=engine, workers=workers, threads=threads, address=address, render_only=ro)
+        p.update(preset=common.get('preset', preset), records_dir=rel(records_dir), out_dir=rel(out_dir), engine=engine,
+                 workers=workers or int(p.get('workers', 0)), threads=threads or int(p.get('threads', 0)),  # the command line's, else the preset's
+                 address=address, render_only=ro)
         if seeds is not None: p['seeds'] = seeds
         return p
     status_file = work/'status.jsonl'
@@ -290,7 +291,7 @@ def run_batch(preset:str='cpu', # a preset in presets/
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
         shutil.rmtree(work, ignore_errors=True)
-    n_workers = workers or max(1, min(2, os.cpu_count() or 1))
+    n_workers = workers or int(common.get('workers', 0)) or max(1, min(2, os.cpu_count() or 1))
     st = [s for r in results for s in r['status']]
     cells, done, computed = (sum(s[k] for s in st) for k in ('cells', 'done', 'computed'))
     if only is None: atomic_write_json(run_dir/'status.json', dict(notebooks={r['notebook']: r['status'] for r in results if r['ok']}))

@@ -264,7 +264,6 @@ class _Progress:
     "Cells done of all, mean seconds per cell of each method, and the time left, printed as each cell finishes."
     def __init__(self, cells, plan, store):
         self.total, self.todo = len(cells), [c for c, _ in plan['todo']]
-        self.done0 = self.total - len(self.todo)
         self.stored, self.times = _cell_seconds(store), {}
     def estimate(self, cell)->float|None:
         "Seconds `cell` will take: this sitting's mean for its method, else the stored records' mean."
@@ -316,15 +315,16 @@ def run_cells(cells:list, # `ExperimentCell`s
             nonlocal computed
             for r in recs: store.put(r)
             computed += 1
+            line = prog.done(cell, recs[0]['wall_s'])  # also keeps prog.todo to what is left
             if echo:
                 vals = '  '.join(f"{r['head']} {r.get('pixel_auroc', r['auroc']):.1f}" for r in recs)
-                print(f'{cell.label}: {vals} ({recs[0]["wall_s"]:.0f} s)\n{prog.done(cell, recs[0]["wall_s"])}', flush=True)
+                print(f'{cell.label}: {vals} ({recs[0]["wall_s"]:.0f} s)\n{line}', flush=True)
         left = eng.run(plan['todo'], done, stop_at=stop_at, kill_at=kill_at) or []
         if echo: print(f'{computed} cells computed in {time.time() - t0:.0f} s on {eng!r}'
                        + (f'; {len(left)} not started before the stop time' if left else ''), flush=True)
     if os.environ.get('DEEPOCC_STATUS_FILE'):  # the batch runner adds up every notebook's line
-        est, unknown = _Progress(cells, plan_cells(cells, store) if computed else plan, store).left_s()
-        line = dict(table=cells[0].table if cells else '', cells=len(cells), done=len(cells) - len(left) if compute else prog.done0,
+        est, unknown = prog.left_s()
+        line = dict(table=cells[0].table if cells else '', cells=len(cells), done=len(cells) - len(left),
                     computed=computed, missing_results=plan['missing'], stale_results=len(plan['stale']),
                     stale_reasons=sorted({w for _, why in plan['stale'] for w in why})[:8], left_s=round(est), not_estimated=unknown)
         with open(os.environ['DEEPOCC_STATUS_FILE'], 'a') as f: f.write(json.dumps(line) + '\n')

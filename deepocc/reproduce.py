@@ -228,7 +228,7 @@ def run_batch(preset:str='cpu', # a preset in presets/
               render_only:bool=False, # compute nothing: rebuild the tables from the stored records
               max_minutes:float=0, # a sitting: no cell starts after this many minutes (0: no limit); the rest is rendered from records
               grace_minutes:float=10, # cells still running this long after the stop are stopped, leaving no record
-              plan:bool=False, # compute and write nothing: print what is current, stale or missing and the time left
+              plan:bool=False, # compute nothing, write no record, table or notebook: print what is current, stale or missing and the time left
               into_nbs:bool=False, # also write each executed notebook over its source in nbs/paper (committed with outputs)
              )->list:
     "Run the paper notebooks of `preset` with papermill; their cells run on `engine`; records resume, tables are written atomically."
@@ -334,7 +334,8 @@ def _parser():
     ap.add_argument('--grace-minutes', type=float, default=10, metavar='G',
                     help='with --max-minutes: cells still running G minutes after the stop are stopped and leave no record (default 10)')
     ap.add_argument('--plan', '--dry-run', action='store_true',
-                    help='compute and write nothing: print per notebook the cells current, stale (and why) or missing, and the time left')
+                    help='compute nothing and write no record, table or notebook: print per notebook the cells current, stale (and why) '
+                         'or missing, and the time left (kept in runs/PRESET/status.json for the next sitting\'s estimates)')
     ap.add_argument('--into-nbs', action='store_true',
                     help='also write each executed notebook over its source in nbs/paper/, outputs included (how the cpu tables are committed)')
     return ap

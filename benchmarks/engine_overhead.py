@@ -43,7 +43,8 @@ def in_loopback_namespace():
 from deepocc.cells import ExperimentCell
 from deepocc.data import categories
 from deepocc.engines import EngineError, LocalEngine, RayEngine, LocalRayCluster, run_cells
-from deepocc.records import RecordStore, atomic_write_json, machine_description, git_revision
+from deepocc.data import atomic_write_json
+from deepocc.records import RecordStore, machine_description, git_revision
 
 def timed(cells, engine):
     "Wall seconds and records of running `cells` on `engine` into a fresh store."

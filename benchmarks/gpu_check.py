@@ -13,7 +13,8 @@ import argparse, json, sys, time
 from pathlib import Path
 import torch
 from deepocc.pretext import make_pretext, train_config, model_config, train_pretext
-from deepocc.records import atomic_write_json, machine_description, git_revision
+from deepocc.data import atomic_write_json
+from deepocc.records import machine_description, git_revision
 
 def throughput(name, size, batch, precision, steps=60, warm=20):
     "Training images/s (images through the network) over the steps after the warm-up."

@@ -11,7 +11,8 @@ import argparse, json, tempfile, time
 from pathlib import Path
 from deepocc.cells import ExperimentCell
 from deepocc.engines import run_cells
-from deepocc.records import RecordStore, atomic_write_json, machine_description, git_revision
+from deepocc.data import atomic_write_json
+from deepocc.records import RecordStore, machine_description, git_revision
 from deepocc.reproduce import load_preset
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,6 +17,10 @@ __all__ = ['evaluate_method', 'fit_patch_localizer', 'evaluate_localization', 'l
 # %% ../nbs/10_cells.ipynb #00b7d8c8
 _NOT_RESULT = ('progress', 'checkpoint', 'checkpoint_every', 'log_every', 'device', 'num_threads')
 
+def _paper_protocol(data)->dict:
+    "Detector settings of the paper protocol: the task's own image size, and every training image trains (no calibration split)."
+    return dict(image_size=tuple(data.size), calibration=0)
+
 def evaluate_method(data, # a `OneClassData` task
                     method:str, # a pretext name or 'raw_pixels'
                     heads:list, # head names ('kde', 'ocsvm', 'gde', 'knn', 'builtin', ...)
@@ -32,7 +36,7 @@ def evaluate_method(data, # a `OneClassData` task
     from deepocc.metrics import image_auroc
     t0 = time.time()
     first = next((h for h in heads if h != 'builtin'), 'builtin')
-    det = OneClassDetector(method, first, feature, preset, seed=seed, **overrides).fit(data.train)
+    det = OneClassDetector(method, first, feature, preset, seed=seed, **{**_paper_protocol(data), **overrides}).fit(data.train)
     train_s = time.time() - t0
     hist = det.history_
     ips = float(hist.images_per_s) if hist is not None and len(hist) else None
@@ -59,7 +63,8 @@ def fit_patch_localizer(data, # a `OneClassData` task
                         patch:int=32, # patch side (CutPaste: 32 at 256 px)
                         stride:int=4, # patch stride (CutPaste: 4)
                         train_crop:int|None=None, # stage-1 crop side; None: 2·patch, as CutPaste's 64 px crops for 32 px patches
-                        per_location:bool=False, # one Gaussian per patch location (aligned objects)
+                        per_location:bool|None=None, # one Gaussian per patch location; None: the task's `aligned`
+                        normalize_maps:str|None=None, # per-location map normalization ('mean', 'standardize') or None
                         **overrides, # passed to `OneClassDetector`
                        )->tuple: # (detector, fitted PatchLocalizer, training seconds)
     "Train a patch-level model on normal crops and fit a `PatchLocalizer` on the normal training images."
@@ -67,8 +72,9 @@ def fit_patch_localizer(data, # a `OneClassData` task
     import deepocc.localize  # adds OneClassDetector.fit_localizer and .localize
     t0 = time.time()
     crop = min(train_crop or 2 * patch, *data.size)
-    det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, train_crop=crop, **overrides).fit(data.train)
-    loc = det.fit_localizer(data.train, patch, stride, per_location).localizer_
+    det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, train_crop=crop, **{**_paper_protocol(data), **overrides}).fit(data.train)
+    per_location = data.aligned if per_location is None else per_location
+    loc = det.fit_localizer(data.train, patch, stride, per_location, normalize_maps=normalize_maps).localizer_
     return det, loc, time.time() - t0
 
 def evaluate_localization(data, # a `OneClassData` task with pixel masks
@@ -78,8 +84,9 @@ def evaluate_localization(data, # a `OneClassData` task with pixel masks
                           patch:int=32, # patch route: patch side
                           stride:int=4, # patch route: patch stride
                           train_crop:int|None=None, # patch route: stage-1 crop side (None: 2·patch)
-                          per_location:bool=False, # patch route: one Gaussian per location
+                          per_location:bool|None=None, # patch route: one Gaussian per location; None: the task's `aligned`
                           route:str='patch', # 'patch' (CutPaste's patch model) or 'gradcam' (GradCAM of the image-level model)
+                          normalize_maps:str|None=None, # per-location normalization of the maps by the normal training images' maps
                           **overrides, # passed to `OneClassDetector`
                          )->dict: # pixel_auroc, auroc (image level), seconds, sizes
     "Pixel AUROC of the heatmaps and the image AUROC of the same model, in percent."
@@ -87,17 +94,18 @@ def evaluate_localization(data, # a `OneClassData` task with pixel masks
     if data.test_masks is None: raise ValueError(f'{data.name}/{data.category} has no pixel masks: pixel AUROC needs them')
     if route not in ('patch', 'gradcam'): raise ValueError(f"unknown localization route {route!r}; valid: patch, gradcam")
     if route == 'patch':
-        det, loc, train_s = fit_patch_localizer(data, method, preset, seed, patch, stride, train_crop, per_location, **overrides)
+        det, loc, train_s = fit_patch_localizer(data, method, preset, seed, patch, stride, train_crop, per_location, normalize_maps, **overrides)
         t1 = time.time()
         maps = loc.anomaly_maps(data.test)
         image_scores = loc.image_scores(maps).numpy()
     else:
         from deepocc.detector import OneClassDetector
-        from deepocc.localize import gradcam_maps
+        from deepocc.localize import gradcam_maps, MapStandardizer
         t0 = time.time()
-        det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, **overrides).fit(data.train)
+        det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, **{**_paper_protocol(data), **overrides}).fit(data.train)
+        norm = MapStandardizer(normalize_maps).fit(gradcam_maps(det.pretext_, data.train)) if normalize_maps else (lambda m: m)
         train_s, t1 = time.time() - t0, time.time()
-        maps, image_scores = gradcam_maps(det.pretext_, data.test), det.anomaly_score(data.test)
+        maps, image_scores = norm(gradcam_maps(det.pretext_, data.test)), det.anomaly_score(data.test)
     return dict(pixel_auroc=pixel_auroc(data.test_masks, maps), auroc=image_auroc(data.test_labels.numpy(), image_scores),
                 train_s=round(train_s, 1), test_s=round(time.time() - t1, 1), n_train=len(data.train), n_test=len(data.test))
 
@@ -117,12 +125,12 @@ def load_task(dataset:str, # a dataset name, or 'elpv-synth' (ELPV cells with pl
 def _full_task(dataset, category, image_size, seed):
     "Loaded once per process: a worker that runs several cells of one task (methods, seeds) reads it once."
     if dataset == 'elpv-synth':
-        from deepocc.localize import elpv_synth_one_class
+        from deepocc.data import elpv_synth_one_class
         return elpv_synth_one_class(category, size=image_size or 128, seed=seed)
     return load_one_class(dataset, category, **({'size': image_size} if image_size else {}))
 
 # %% ../nbs/10_cells.ipynb #cab943aa
-_LOC_OPTIONS = ('patch', 'stride', 'train_crop', 'per_location', 'route')
+_LOC_OPTIONS = ('patch', 'stride', 'train_crop', 'per_location', 'route', 'normalize_maps')
 
 @dataclass
 class ExperimentCell:

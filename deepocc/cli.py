@@ -10,7 +10,8 @@ import numpy as np
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'CLIError', 'cmd_fit', 'cmd_score', 'cmd_heatmap', 'build_parser', 'main']
+__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'DEFAULT_NORMALIZE_MAPS', 'CLIError', 'cli_spelling', 'cmd_fit', 'cmd_score',
+           'cmd_heatmap', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #6e06853d
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2 # success; the command ran and failed; the command line is wrong
@@ -19,24 +20,53 @@ class CLIError(Exception):
     "A failure the command line reports in one line, with its exit code."
     def __init__(self, message:str, code:int=EXIT_FAILED): super().__init__(message); self.code = code
 
-def _existing_folder(path:str, what:str='image folder')->Path:
-    "`path` as a folder that exists, or a usage error."
-    p = Path(path)
-    if not p.exists(): raise CLIError(f"{what} {p} does not exist", EXIT_USAGE)
-    if not p.is_dir(): raise CLIError(f"{what} {p} is not a folder", EXIT_USAGE)
-    return p
+_PY_TO_CLI = [  # Python spellings in library messages -> the command line's
+    (r"fit the detector with localizer='patch', or call fit_localizer\(normal_images\)", "refit with `deepocc fit --localizer`"),
+    (r"localizer='patch'", "--localizer"), (r"\bmethod='(\w+)'", r"--method \1"), (r"\bon_error='(\w+)'", r"--on-error \1"),
+    (r"\bimage_size=\(?(\d+), (\d+)\)?", r"--image-size \1x\2"), (r"\bimage_size=", "--image-size "), (r"\bpretext='(\w+)'", r"--pretext \1"),
+    (r"\bhead='(\w+)'", r"--head \1"), (r"\bfeature='([\w+]+)'", r"--feature \1"), (r"\bpreset='(\w+)'", r"--preset \1"),
+    (r"\b(contamination|calibration|seed|steps|epochs) must", r"--\1 must"), (r"set --image-size +", "pass --image-size S or HxW "),
+    (r"call fit\(normal_images\) first", "run `deepocc fit` first")]
 
-def _read_folder(folder:Path, on_error:str, quiet:bool)->tuple:
-    "The images of a folder at their own sizes: (list of uint8 (C,H,W), their paths, [(path, reason)] left out)."
+def cli_spelling(message:str)->str:
+    "A library message with its Python spellings (`method='patch'`) in command-line spelling (`--method patch`)."
+    import re
+    for pat, rep in _PY_TO_CLI: message = re.sub(pat, rep, message)
+    return message
+
+def _image_files(paths:list, what:str='image folder or file')->list:
+    "The image files named by `paths`: folders (their image files) and files, in order; a usage error for a missing path."
+    from deepocc.detector import _folder_files
+    files = []
+    for s in paths:
+        p = Path(s)
+        if not p.exists(): raise CLIError(f"{what} {p} does not exist", EXIT_USAGE)
+        if p.is_dir():
+            try: files += _folder_files(p)
+            except ValueError as e: raise CLIError(str(e)) from None
+        else: files.append(p)
+    return files
+
+def _read_images(paths:list, on_error:str, quiet:bool)->tuple:
+    "The images of folders and files at their own sizes: (list of uint8 (C,H,W), their paths, [(path, reason)] left out)."
     from deepocc.detector import _image_items
     from deepocc.data import ImageReadError
+    files = _image_files(paths)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        try: items, names, skipped = _image_items(folder, on_error, progress=not quiet)
-        except ImageReadError as e: raise CLIError(f"{e}".replace("on_error='skip'", "--on-error skip")) from None
-        except ValueError as e: raise CLIError(str(e)) from None
-    for w in caught: print(f"deepocc: warning: {w.message}", file=sys.stderr)
+        try: items, names, skipped = _image_items([str(f) for f in files], on_error, progress=not quiet)
+        except (ImageReadError, ValueError) as e: raise CLIError(cli_spelling(str(e))) from None
+    for w in caught: print(f"deepocc: warning: {cli_spelling(str(w.message))}", file=sys.stderr)
     return items, names, skipped
+
+def _image_size(s:str|None):
+    "`--image-size`: S, HxW, or None (chosen from the data)."
+    if s is None: return None
+    try:
+        v = tuple(int(t) for t in s.lower().split('x'))
+        if len(v) in (1, 2) and all(t > 0 for t in v): return v[0] if len(v) == 1 else v
+    except ValueError: pass
+    raise argparse.ArgumentTypeError(f"--image-size takes S or HxW (e.g. 64 or 48x64), got {s!r}")
 
 def _load_detector(path:str):
     "A saved detector, or a one-line error."
@@ -44,26 +74,30 @@ def _load_detector(path:str):
     p = Path(path)
     if not p.is_file(): raise CLIError(f"model file {p} does not exist", EXIT_USAGE)
     try: return OneClassDetector.load(p)
-    except ValueError as e: raise CLIError(str(e)) from None
+    except ValueError as e: raise CLIError(cli_spelling(str(e))) from None
 
 # %% ../nbs/13_cli.ipynb #7c593abb
 def cmd_fit(a:argparse.Namespace)->int:
-    "`deepocc fit DIR -o MODEL`: train a detector on a folder of normal images and save it."
+    "`deepocc fit DIR|FILE... -o MODEL`: train a detector on normal images and save it."
     import torch
     from deepocc.detector import OneClassDetector
-    folder = _existing_folder(a.folder)
     if a.threads: torch.set_num_threads(a.threads)
-    items, names, _ = _read_folder(folder, a.on_error, a.quiet)
+    items, names, _ = _read_images(a.inputs, a.on_error, a.quiet)
     budget = {k: v for k, v in (('steps', a.steps), ('epochs', a.epochs)) if v}
-    det = OneClassDetector(a.pretext, a.head, a.feature, a.preset, a.image_size or None, a.contamination, a.seed,
-                           localizer='patch' if a.localizer else None, on_error=a.on_error, progress=not a.quiet, **budget)
+    loc = dict(per_location=a.aligned, normalize_maps=None if a.normalize_maps == 'none' else a.normalize_maps)
+    det = OneClassDetector(a.pretext, a.head, a.feature, a.preset, a.image_size, a.contamination, a.calibration, a.seed,
+                           localizer='patch' if a.localizer else None, localizer_params=loc if a.localizer else None,
+                           on_error=a.on_error, progress=not a.quiet, **budget)
     t0 = time.time()
-    try: det.fit(items)
-    except (ValueError, TypeError) as e: raise CLIError(str(e)) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        try: det.fit(items)
+        except (ValueError, TypeError) as e: raise CLIError(cli_spelling(str(e))) from None
+    for w in caught: print(f"deepocc: warning: {cli_spelling(str(w.message))}", file=sys.stderr)
     det.save(a.output)
-    c, s, _ = det.input_shape_
+    c, s, w = det.input_shape_
     steps = f", {det.history_[-1]['step']} training steps" if det.history_ else ''
-    print(f"fitted {a.pretext} + {a.head} on {len(names)} images ({'RGB' if c == 3 else 'grayscale'}, resized to {s}×{s}{steps}) "
+    print(f"fitted {a.pretext} + {a.head} on {len(names)} images ({'RGB' if c == 3 else 'grayscale'}, resized to {s}×{w}{steps}) "
           f"in {time.time() - t0:.1f} s; anomaly-score threshold {det.threshold_:.4g}; saved {a.output}")
     return EXIT_OK
 
@@ -73,10 +107,10 @@ def _batches(n:int, size:int, quiet:bool, desc:str):
     return tqdm(range(0, n, size), desc=desc, unit='batch', disable=quiet, leave=False)
 
 def cmd_score(a:argparse.Namespace)->int:
-    "`deepocc score MODEL DIR -o scores.csv`: one row per image file: path, anomaly score, prediction."
+    "`deepocc score MODEL DIR|FILE... -o scores.csv`: one row per image file: path, anomaly score, prediction."
     from deepocc.data import atomic_write
     det = _load_detector(a.model)
-    items, names, skipped = _read_folder(_existing_folder(a.folder), a.on_error, a.quiet)
+    items, names, skipped = _read_images(a.inputs, a.on_error, a.quiet)
     scores = np.concatenate([det.anomaly_score(items[i:i+a.batch_size]) for i in _batches(len(items), a.batch_size, a.quiet, 'scoring')])
     with atomic_write(a.output, 'w') as f:
         w = csv.writer(f, lineterminator='\n')
@@ -90,31 +124,32 @@ def cmd_score(a:argparse.Namespace)->int:
 
 # %% ../nbs/13_cli.ipynb #bcf0bd37
 def cmd_heatmap(a:argparse.Namespace)->int:
-    "`deepocc heatmap MODEL DIR -o OUT/`: one PNG per image, its anomaly map over it in colour, at the image's own size."
+    "`deepocc heatmap MODEL DIR|FILE... -o OUT/`: one PNG per image, its anomaly map over it in colour, at the image's own size."
     import torch, torch.nn.functional as F
     from PIL import Image
     from deepocc.data import atomic_write
-    from deepocc.localize import heatmap_overlay
+    from deepocc.plots import heatmap_overlay
     det = _load_detector(a.model)
-    items, names, _ = _read_folder(_existing_folder(a.folder), a.on_error, a.quiet)
+    items, names, _ = _read_images(a.inputs, a.on_error, a.quiet)
     maps = []
     for i in _batches(len(items), a.batch_size, a.quiet, 'localizing'):
         x = det._prepare(items[i:i+a.batch_size])[0]        # resized to the detector's size: maps at that size first
         try: maps.append(torch.from_numpy(det.localize(x, method=a.method)))
-        except ValueError as e:  # NotFittedError too
-            raise CLIError(str(e).replace("fit the detector with localizer='patch', or call fit_localizer(normal_images)",
-                                          "refit with `deepocc fit --localizer`")) from None
+        except ValueError as e: raise CLIError(cli_spelling(str(e))) from None  # NotFittedError too
     maps = torch.cat(maps)
     lo, hi = (None, None) if a.scale == 'image' else (float(maps.min()), float(maps.max()))   # one colour scale for the folder
     out = Path(a.output); out.mkdir(parents=True, exist_ok=True)
-    for im, m, p in tqdm(list(zip(items, maps, names)), desc='writing', unit='image', disable=a.quiet, leave=False):
+    stems = [p.stem for p in names]
+    stems = [f'{p.parent.name}_{p.stem}' if stems.count(p.stem) > 1 else p.stem for p in names]  # files of two folders may share a name
+    for im, m, p, stem in tqdm(list(zip(items, maps, names, stems)), desc='writing', unit='image', disable=a.quiet, leave=False):
         m = F.interpolate(m[None, None], size=tuple(im.shape[-2:]), mode='bilinear', align_corners=False)[0, 0]
         rgb = (heatmap_overlay(im, m, alpha=a.alpha, vmin=lo, vmax=hi) * 255).round().astype(np.uint8)
-        with atomic_write(out/f'{p.stem}_heatmap.png') as f: Image.fromarray(rgb).save(f, format='PNG')
+        with atomic_write(out/f'{stem}_heatmap.png') as f: Image.fromarray(rgb).save(f, format='PNG')
     print(f"wrote {len(names)} heatmaps to {out}/ ({a.method or 'default'} method; colour scale {'per image' if a.scale == 'image' else f'{lo:.4g} to {hi:.4g}'})")
     return EXIT_OK
 
 # %% ../nbs/13_cli.ipynb #e8f0f14b
+_FEATURES, DEFAULT_NORMALIZE_MAPS = ('pool', 'embed', 'pool+pixels'), 'standardize'  # the detector's (checked below); no torch import for --help
 _EPILOG = """exit status: 0 success; 1 the command failed (no images, unreadable files, a model file deepocc does not read,
 training failed); 2 the command line is wrong (unknown option, missing folder or model file)."""
 
@@ -130,32 +165,38 @@ def build_parser()->argparse.ArgumentParser:
         q.add_argument('--quiet', action='store_true', help='no progress bars')
     f = sub.add_parser('fit', help='train a detector on a folder of normal images', epilog=_EPILOG,
                        description='Train a detector on a folder of normal images and save it to one file.')
-    f.add_argument('folder', metavar='DIR', help='folder of normal training images (any sizes; PNG, JPEG, BMP, TIFF, WebP)')
+    f.add_argument('inputs', nargs='+', metavar='DIR|FILE', help='folders and files of normal training images (any sizes; PNG, JPEG, BMP, TIFF, WebP)')
     f.add_argument('-o', '--output', required=True, metavar='MODEL', help='the detector file to write')
     f.add_argument('--pretext', default='rotation', help="stage-1 task: rotation (semantic anomalies), cutpaste_3way (local defects), "
                    "contrastive_da, cutpaste, cutpaste_scar, contrastive or raw_pixels (default: rotation)")
     f.add_argument('--head', default='kde', help='one-class head: kde, gde, ocsvm, knn, builtin (default: kde)')
-    f.add_argument('--feature', default='pool', choices=('pool', 'embed'), help='features for the head (default: pool)')
+    f.add_argument('--feature', default='pool+pixels', choices=_FEATURES, help='what the head reads: pool, embed, or pool+pixels (pooled network features fused with the downsized image; the default)')
     f.add_argument('--preset', default='cpu', choices=('smoke', 'cpu', 'paper'), help='model and training sizes (default: cpu)')
-    f.add_argument('--image-size', type=int, default=64, metavar='S', help='resize every image to S×S (default: 64; 0 keeps the images\' own square size)')
-    f.add_argument('--contamination', type=float, default=0.05, help='share of training images above the threshold (default: 0.05)')
+    f.add_argument('--image-size', type=_image_size, default=None, metavar='S|HxW', help='resize every image to S×S or H×W (default: '
+                   'chosen from the images: their own square size if they share one of at most 64 px, else the median shorter side, '
+                   'rounded down to a multiple of 8, at most 64)')
+    f.add_argument('--contamination', type=float, default=0.05, help='share of new normal images to flag (the false-alarm rate; default: 0.05)')
+    f.add_argument('--calibration', type=float, default=0.2, help='share of the training images held out to set the threshold (default: 0.2)')
     f.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
     f.add_argument('--steps', type=int, help='training steps (default: the preset\'s, at least 250 when it is given in epochs)')
     f.add_argument('--epochs', type=int, help='training epochs instead of the preset\'s')
     f.add_argument('--localizer', action='store_true', help='also fit the patch localizer, for `deepocc heatmap --method patch`')
+    f.add_argument('--aligned', action='store_true', help='the images are aligned (objects in one pose, e.g. solar cells): one Gaussian per patch location')
+    f.add_argument('--normalize-maps', choices=('standardize', 'mean', 'none'), default=DEFAULT_NORMALIZE_MAPS,
+                   help=f'patch maps relative to the normal images\' maps at each location (default: {DEFAULT_NORMALIZE_MAPS})')
     f.add_argument('--threads', type=int, help='torch CPU threads')
     common(f)
     s = sub.add_parser('score', help='score a folder of images with a saved detector', epilog=_EPILOG,
                        description='Score every image of a folder; write path, score (higher = more anomalous) and prediction to a CSV file.')
     s.add_argument('model', metavar='MODEL', help='a detector file written by `deepocc fit`')
-    s.add_argument('folder', metavar='DIR', help='folder of images to score')
+    s.add_argument('inputs', nargs='+', metavar='DIR|FILE', help='folders and image files to score')
     s.add_argument('-o', '--output', required=True, metavar='CSV', help='the CSV file to write: path,score,prediction')
     s.add_argument('--batch-size', type=int, default=256, help='images per batch (default: 256)')
     common(s)
     h = sub.add_parser('heatmap', help='write anomaly heatmaps of a folder of images', epilog=_EPILOG,
                        description='Write one PNG per image: its anomaly heatmap blended over it, at the image\'s own size.')
     h.add_argument('model', metavar='MODEL', help='a detector file written by `deepocc fit`')
-    h.add_argument('folder', metavar='DIR', help='folder of images')
+    h.add_argument('inputs', nargs='+', metavar='DIR|FILE', help='folders and image files')
     h.add_argument('-o', '--output', required=True, metavar='OUT', help='folder for the PNG files (NAME_heatmap.png)')
     h.add_argument('--method', choices=('patch', 'gradcam'), help='patch (needs `fit --localizer`) or gradcam (CutPaste pretexts); '
                    'default: patch when fitted, else gradcam')

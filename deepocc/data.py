@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #e61a960e
 from __future__ import annotations
-import contextlib, gzip, os, pickle, struct, tempfile
+import contextlib, gzip, json, os, pickle, struct, tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,11 +16,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'FMNIST_CLASSES', 'CIFAR10_CLASSES', 'CIFAR100_SUPERCLASSES', 'CIFAR20_CLASSES',
            'CIFAR100_FINE_CLASSES', 'CIFAR100_COARSE_OF_FINE', 'CATDOG_CLASSES', 'MVTEC_TEXTURES', 'MVTEC_OBJECTS',
-           'MVTEC_CLASSES', 'ELPV_CLASSES', 'DIGITS_CLASSES', 'DATASETS', 'DataNotFoundError', 'ImageReadError',
-           'OneClassData', 'subset', 'to_float', 'atomic_write', 'pil_to_tensor', 'read_image', 'read_images',
-           'read_idx', 'fmnist_one_class', 'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class',
-           'celeba_one_class', 'mvtec_one_class', 'elpv_one_class', 'digits_one_class', 'folder_one_class',
-           'categories', 'load_one_class', 'available']
+           'MVTEC_CLASSES', 'MVTEC_ALIGNED', 'ELPV_CLASSES', 'DIGITS_CLASSES', 'DATASETS', 'DataNotFoundError',
+           'ImageReadError', 'OneClassData', 'subset', 'to_float', 'atomic_write', 'atomic_write_text',
+           'atomic_write_json', 'pil_to_tensor', 'read_image', 'read_images', 'read_idx', 'fmnist_one_class',
+           'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class', 'celeba_one_class', 'is_aligned',
+           'mvtec_one_class', 'elpv_one_class', 'digits_one_class', 'folder_one_class', 'categories', 'load_one_class',
+           'available', 'plant_square_defect', 'plant_synthetic_defects', 'elpv_synth_one_class']
 
 # %% ../nbs/00_data.ipynb #b22ec65b
 class DataNotFoundError(FileNotFoundError):
@@ -40,6 +41,7 @@ class OneClassData:
     test_labels:torch.Tensor # int64 (M,), 0 = normal, 1 = anomaly
     test_masks:torch.Tensor|None=None # uint8 (M,1,H,W) in {0,1}; None when the data has no pixel masks
     synthetic:bool=False # True when the anomalies are generated, not real
+    aligned:bool=False # True when the object sits at the same place in every image (per-location patch models apply)
 
     def __post_init__(self):
         for nm in ('train', 'test'):
@@ -91,7 +93,7 @@ def subset(data:OneClassData, # the full task
             parts.append(idx[torch.randperm(len(idx), generator=g)[:n]])
         te = torch.cat(parts).sort().values
     return OneClassData(data.name, data.category, data.train[tr], data.test[te], data.test_labels[te],
-                        None if data.test_masks is None else data.test_masks[te], data.synthetic)
+                        None if data.test_masks is None else data.test_masks[te], data.synthetic, data.aligned)
 
 # %% ../nbs/00_data.ipynb #5d5e1046
 def to_float(x:torch.Tensor, # uint8 images (N,C,H,W)
@@ -127,6 +129,26 @@ def atomic_write(path:str|Path, # the file to (re)write
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
+
+# %% ../nbs/00_data.ipynb #0563913c
+def atomic_write_text(path:str|Path, # the file to (re)write
+                      text:str, # its new content
+                     )->Path:
+    "Write `text` to `path` atomically (see `atomic_write`)."
+    with atomic_write(path, 'w') as f: f.write(text)
+    return Path(path)
+
+def atomic_write_json(path:str|Path, obj)->Path:
+    "Write `obj` as indented JSON atomically."
+    return atomic_write_text(path, json.dumps(obj, indent=1, default=_json_default) + '\n')
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)): return int(o)
+    if isinstance(o, (np.floating,)): return float(o)
+    if isinstance(o, np.ndarray): return o.tolist()
+    if isinstance(o, Path): return str(o)
+    if isinstance(o, (set, frozenset)): return sorted(o)
+    raise TypeError(f'not JSON serializable: {type(o).__name__}')
 
 # %% ../nbs/00_data.ipynb #75382bb8
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -404,6 +426,13 @@ def _center_square(x:torch.Tensor, size:int)->torch.Tensor:
 MVTEC_TEXTURES = ['carpet', 'grid', 'leather', 'tile', 'wood']
 MVTEC_OBJECTS = ['bottle', 'cable', 'capsule', 'hazelnut', 'metal_nut', 'pill', 'screw', 'toothbrush', 'transistor', 'zipper']
 MVTEC_CLASSES = sorted(MVTEC_TEXTURES + MVTEC_OBJECTS)
+MVTEC_ALIGNED = ['bottle', 'cable', 'capsule', 'pill', 'toothbrush', 'transistor', 'zipper'] # objects in a fixed pose (not the textures, nor hazelnut, metal_nut and screw, which turn)
+
+def is_aligned(dataset:str, # a dataset name
+               category:str, # its category
+              )->bool:
+    "Whether the dataset's images of `category` show the object in one pose at one place (the default of per-location patch models)."
+    return dataset in ('elpv', 'elpv-synth') or (dataset == 'mvtec' and category in MVTEC_ALIGNED)
 
 def mvtec_one_class(category:int|str, # an MVTec AD category, e.g. 'bottle'
                     root:str|Path|None=None, # MVTec AD folder (holding the category folders)
@@ -427,7 +456,7 @@ def mvtec_one_class(category:int|str, # an MVTec AD category, e.g. 'bottle'
                     else: raise DataNotFoundError(f"MVTec AD mask {mf} is missing for test image {f}")
             masks = [_resize_uint8(m.reshape(1, 1, *m.shape[-2:]), size, 'nearest')[0] for m in masks]
             return OneClassData('mvtec', cat, train, read_images(files, channels, size), torch.tensor(labels),
-                                torch.stack(masks) if masks else None)
+                                torch.stack(masks) if masks else None, aligned=is_aligned('mvtec', cat))
     _not_found(f'MVTec AD category {cat!r}', [b/cat for b in bases],
                "download MVTec AD from https://www.mvtec.com/company/research/datasets/mvtec-ad (free for research), "
                "unpack it and pass root= (or set $DEEPOCC_DATA)")
@@ -459,7 +488,7 @@ def elpv_one_class(category:int|str, # module type: 'mono' or 'poly'
     tr, te = np.sort(normal[:ntr]), np.concatenate([np.sort(normal[ntr:]), anomal])
     lab = torch.tensor([0] * (len(normal) - ntr) + [1] * len(anomal))
     rs = (lambda a: _resize_uint8(a, size)) if size else (lambda a: a)
-    return OneClassData('elpv', cat, rs(x[torch.from_numpy(tr)]), rs(x[torch.from_numpy(te)]), lab)
+    return OneClassData('elpv', cat, rs(x[torch.from_numpy(tr)]), rs(x[torch.from_numpy(te)]), lab, aligned=is_aligned('elpv', cat))
 
 # %% ../nbs/00_data.ipynb #77fdaebf
 DIGITS_CLASSES = [str(i) for i in range(10)]
@@ -556,3 +585,134 @@ def available(name:str, # a dataset in `DATASETS`
         load_one_class(name, cats[0], root=root, **({'max_train': 1} if name == 'celeba' else {}))
         return True
     except (DataNotFoundError, ImportError): return False
+
+# %% ../nbs/00_data.ipynb #121cb7cf
+def _check_batch(x):
+    "A clear error unless `x` is an image batch tensor (N,C,H,W)."
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"images must be a tensor (N,C,H,W), got {type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+
+# %% ../nbs/00_data.ipynb #b0be1d8a
+def plant_square_defect(x:Tensor, # images (N,C,H,W), float in [0,1]
+                        g:torch.Generator|None=None, # random generator (positions and values)
+                        size:int=8, # square side in pixels
+                        value:float|None=None, # fill value; None: uniform in [0,1] per image
+                        margin:int=0, # keep the square at least this many pixels away from the image border
+                       )->tuple: # (images with a square each (N,C,H,W), masks uint8 (N,1,H,W))
+    "Paste one flat square of side `size` at a random place in each image; returns the images and exact masks."
+    _check_batch(x)
+    if not x.is_floating_point(): raise TypeError("plant_square_defect takes float images in [0,1]; convert uint8 with deepocc.data.to_float")
+    N, C, H, W = x.shape
+    if size < 1 or margin < 0 or size + 2 * margin > min(H, W):
+        raise ValueError(f"a square of size {size} with margin {margin} does not fit a {H}×{W} image")
+    r0 = torch.randint(margin, H - size - margin + 1, (N,), generator=g)
+    c0 = torch.randint(margin, W - size - margin + 1, (N,), generator=g)
+    v = torch.rand(N, generator=g) if value is None else torch.full((N,), float(value))
+    rows, cols = torch.arange(H), torch.arange(W)
+    inr = (rows >= r0[:, None]) & (rows < r0[:, None] + size)
+    inc = (cols >= c0[:, None]) & (cols < c0[:, None] + size)
+    m = (inr[:, :, None] & inc[:, None, :])[:, None].to(x.device)
+    return torch.where(m, v.to(x)[:, None, None, None], x), m.to(torch.uint8)
+
+# %% ../nbs/00_data.ipynb #1b6d40bf
+_DEFECT_KINDS = ('crack', 'blob', 'spot')
+
+def _box(r_lo, r_hi, c_lo, c_hi, H, W)->tuple:
+    "Slices of the image box [r_lo, r_hi]×[c_lo, c_hi] (clipped) and its pixel-centre coordinates."
+    r0, r1 = max(0, int(np.floor(r_lo))), min(H, int(np.ceil(r_hi)) + 1)
+    c0, c1 = max(0, int(np.floor(c_lo))), min(W, int(np.ceil(c_hi)) + 1)
+    yy, xx = np.mgrid[r0:max(r0, r1), c0:max(c0, c1)].astype(np.float64)
+    return (slice(r0, max(r0, r1)), slice(c0, max(c0, c1))), yy, xx
+
+def _add_polyline(alpha:np.ndarray, pv:np.ndarray, width:float, edge:float):
+    "Raise `alpha` (H,W) to a soft polyline through the vertices `pv` (K,2): 0.5 at distance width/2, ramping over `edge` px."
+    pad = width / 2 + 2 * edge
+    sl, yy, xx = _box(pv[:, 0].min() - pad, pv[:, 0].max() + pad, pv[:, 1].min() - pad, pv[:, 1].max() + pad, *alpha.shape)
+    p = np.stack([yy, xx], -1)[..., None, :]                                    # (h,w,1,2)
+    a, ab = pv[:-1], pv[1:] - pv[:-1]                                          # (S,2)
+    t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab**2).sum(-1), 1e-9), 0, 1)
+    d = np.linalg.norm(p - (a + t[..., None] * ab), axis=-1).min(-1)
+    np.maximum(alpha[sl], np.clip(0.5 + (width / 2 - d) / edge, 0, 1), out=alpha[sl])
+
+def _add_ellipse(alpha:np.ndarray, centre, axes, angle:float, edge:float):
+    "Raise `alpha` (H,W) to a soft ellipse: 1 inside, 0.5 on the boundary, 0 beyond about `edge`/2 px outside."
+    pad = max(axes) + 2 * edge
+    sl, yy, xx = _box(centre[0] - pad, centre[0] + pad, centre[1] - pad, centre[1] + pad, *alpha.shape)
+    dy, dx = yy - centre[0], xx - centre[1]
+    u, v = dy * np.cos(angle) + dx * np.sin(angle), -dy * np.sin(angle) + dx * np.cos(angle)
+    r = np.sqrt((u / axes[0])**2 + (v / axes[1])**2)
+    grad = np.sqrt((u / axes[0]**2)**2 + (v / axes[1]**2)**2) / np.maximum(r, 1e-9)   # |∇r|: (r - 1)/|∇r| ≈ signed distance
+    np.maximum(alpha[sl], np.clip(0.5 - (r - 1) / np.maximum(grad, 1e-9) / edge, 0, 1), out=alpha[sl])
+
+def _draw_defect(kind:str, alpha:np.ndarray, rng:np.random.Generator)->tuple:
+    "Draw one defect of `kind` into the zero alpha map (H,W); return its sign (-1 darkens, +1 brightens) and strength."
+    H, W = alpha.shape
+    S = min(H, W); sc = S / 128
+    if kind == 'crack':
+        pv = [np.array([rng.uniform(.2, .8) * H, rng.uniform(.2, .8) * W])]
+        ang = rng.uniform(0, 2 * np.pi)
+        for _ in range(rng.integers(2, 6)):
+            ang += rng.uniform(-0.7, 0.7)
+            pv.append(np.clip(pv[-1] + rng.uniform(.06, .16) * S * np.array([np.sin(ang), np.cos(ang)]), 0, [H - 1, W - 1]))
+        _add_polyline(alpha, np.stack(pv), max(1., rng.uniform(1, 3) * sc), max(1., sc))
+        return -1, rng.uniform(.5, .85)
+    if kind == 'blob':
+        axes = (rng.uniform(.04, .12) * S, rng.uniform(.04, .12) * S)
+        _add_ellipse(alpha, (rng.uniform(.2, .8) * H, rng.uniform(.2, .8) * W), axes, rng.uniform(0, np.pi), rng.uniform(1.5, 3) * max(1., sc))
+        return -1, rng.uniform(.3, .6)
+    if kind == 'spot':
+        for _ in range(rng.integers(1, 4)):
+            r = rng.uniform(.015, .04) * S
+            axes = (max(1., r * rng.uniform(.7, 1.3)), max(1., r * rng.uniform(.7, 1.3)))
+            _add_ellipse(alpha, (rng.uniform(.15, .85) * H, rng.uniform(.15, .85) * W), axes, rng.uniform(0, np.pi), max(1., sc))
+        return 1, rng.uniform(.3, .7)
+    raise ValueError(f"unknown defect kind {kind!r}; valid kinds: {', '.join(_DEFECT_KINDS)}")
+
+# %% ../nbs/00_data.ipynb #c6069d06
+def plant_synthetic_defects(images:Tensor, # uint8 images (N,C,H,W)
+                            seed:int=0, # seed of every random choice
+                            kinds:tuple=('crack', 'blob', 'spot'), # defect kinds to draw from: 'crack', 'blob', 'spot'
+                           )->tuple: # (images uint8 (N,C,H,W) with one defect each, masks uint8 (N,1,H,W) in {0,1})
+    "Blend one synthetic crack, dark blob or bright spots into each image; masks are exactly where alpha > 0.5."
+    _check_batch(images)
+    if images.dtype != torch.uint8: raise TypeError(f"images must be uint8 (N,C,H,W), got {images.dtype}")
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    bad = [k for k in kinds if k not in _DEFECT_KINDS]
+    if bad or not kinds: raise ValueError(f"unknown defect kinds {bad or kinds}; valid kinds: {', '.join(_DEFECT_KINDS)}")
+    N, C, H, W = images.shape
+    rng = np.random.default_rng(int(seed))
+    alphas, sign, strength = np.zeros((N, 1, H, W)), np.empty(N), np.empty(N)
+    for i in range(N):
+        for _ in range(10):  # redraw in the (rare) case that a defect covers no pixel centre
+            alphas[i] = 0
+            sign[i], strength[i] = _draw_defect(kinds[rng.integers(len(kinds))], alphas[i, 0], rng)
+            if (alphas[i] > 0.5).any(): break
+    alphas, sign, strength = (torch.from_numpy(a) for a in (alphas, sign, strength))
+    x = images.double() / 255
+    st = strength[:, None, None, None]
+    target = torch.where(sign[:, None, None, None] < 0, x * (1 - st), x + (1 - x) * st)
+    out = x + alphas * (target - x)
+    return (out * 255).round_().clamp_(0, 255).to(torch.uint8), (alphas > 0.5).to(torch.uint8)
+
+# %% ../nbs/00_data.ipynb #2d8f245c
+def elpv_synth_one_class(category:int|str, # ELPV module type: 'mono' or 'poly'
+                         size:int=128, # cells are resized to size×size
+                         seed:int=0, # seed of the split and the defects
+                         anomaly_fraction:float=0.5, # share of the normal test cells that get a planted defect
+                         kinds:tuple=('crack', 'blob', 'spot'), # defect kinds (see `plant_synthetic_defects`)
+                        )->OneClassData: # name 'elpv-synth', synthetic=True, with pixel masks
+    "ELPV normal cells with synthetic planted defects and exact masks (real defective cells are left out)."
+    if not 0 < anomaly_fraction < 1: raise ValueError(f"anomaly_fraction must be in (0, 1), got {anomaly_fraction}")
+    d = load_one_class('elpv', category, size=size)
+    normal = d.test[d.test_labels == 0]
+    n_anom = int(round(anomaly_fraction * len(normal)))
+    if not 0 < n_anom < len(normal): raise ValueError(f"{len(normal)} normal test cells cannot be split with anomaly_fraction={anomaly_fraction}")
+    perm = torch.randperm(len(normal), generator=torch.Generator().manual_seed(seed))
+    clean, anom = normal[perm[n_anom:].sort().values], normal[perm[:n_anom].sort().values]
+    defects, masks = plant_synthetic_defects(anom, seed=seed, kinds=kinds)
+    return OneClassData('elpv-synth', d.category, d.train, torch.cat([clean, defects]),
+                        torch.tensor([0] * len(clean) + [1] * n_anom),
+                        torch.cat([torch.zeros(len(clean), 1, *clean.shape[-2:], dtype=torch.uint8), masks]), synthetic=True, aligned=True)
+
+# %% ../nbs/00_data.ipynb #9a4e7cf5
+DATASETS['elpv-synth'] = (elpv_synth_one_class, ELPV_CLASSES)

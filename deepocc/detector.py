@@ -21,7 +21,9 @@ from .pretext import PRETEXTS, ContrastiveDA, make_pretext, model_config, train_
 from .heads import HEADS, make_head, rotation_builtin_score
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'DEFAULT_MIN_STEPS', 'as_image_batch', 'random_crops', 'OneClassDetector']
+__all__ = ['FORMAT_VERSION', 'DEFAULT_MIN_STEPS', 'FEATURES', 'DEFAULT_NORMALIZE_MAPS', 'FUSED_PIXELS', 'AUTO_SIZE_CAP',
+           'MIN_CALIBRATION', 'as_image_batch', 'random_crops', 'OneClassDetector', 'auto_image_size',
+           'calibration_split', 'conformal_threshold']
 
 # %% ../nbs/05_detector.ipynb #2b0d28af
 _ON_ERROR = ('raise', 'skip')
@@ -33,25 +35,27 @@ def _float_to_uint8(x:torch.Tensor, what:str)->torch.Tensor:
     if not torch.isfinite(x).all(): raise ValueError(f"{what} contain NaN or infinite values")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > 1:
-        hint = "; uint8-range values (0-255) in a float array: convert with x.astype(np.uint8)" if hi <= 255 and lo >= 0 else ''
+        hint = "; they look like 0-255 values: scale them with `x / 255`" if hi <= 255 and lo >= 0 else ''
         raise ValueError(f"float {what} must be in [0,1], got values in [{lo:.3g}, {hi:.3g}]{hint}")
     return (x.detach().cpu().double() * 255).round_().to(torch.uint8)
 
 def _numpy_batch(a:np.ndarray)->torch.Tensor:
     "A numpy batch (N,H,W) or (N,H,W,C), uint8 or float in [0,1], as uint8 (N,C,H,W)."
     if a.size == 0: raise ValueError(f"no images: the numpy array is empty (shape {a.shape})")
-    if a.ndim == 2: raise ValueError(f"numpy images must be a batch (N,H,W) or (N,H,W,C), got one image of shape {a.shape}: pass x[None]")
-    if a.ndim == 3 and a.shape[-1] in (1, 3, 4): raise ValueError(f"numpy images of shape {a.shape} look like one (H,W,C) image: pass x[None] for a batch of one")
+    if a.ndim == 2: raise ValueError(f"numpy images must be a batch (N,H,W) or (N,H,W,C), got one image of shape {a.shape}: use `x[None]`")
+    if a.ndim == 3 and a.shape[-1] in (1, 3, 4):
+        raise ValueError(f"numpy images of shape {a.shape} look like one (H,W,C) image: use `x[None]` for a batch of one"
+                         + (" (and `x[None, ..., :3]` to drop its alpha channel)" if a.shape[-1] == 4 else ''))
     if a.ndim not in (3, 4): raise ValueError(f"numpy images must be (N,H,W) or (N,H,W,C), got shape {a.shape}")
     if a.ndim == 3: a = a[..., None]
     if a.shape[-1] not in (1, 3):
-        hint = (f"; it looks like (N,C,H,W), torch's layout: use x.transpose(0, 2, 3, 1), or pass torch.from_numpy(x)" if a.shape[1] in (1, 3)
-                else "; RGBA: drop the alpha channel with x[..., :3]" if a.shape[-1] == 4 else '')
+        hint = (f"; it looks like (N,C,H,W), torch's layout: use `x.transpose(0, 2, 3, 1)`" if a.shape[1] in (1, 3)
+                else "; RGBA: drop the alpha channel with `x[..., :3]`" if a.shape[-1] == 4 else '')
         raise ValueError(f"numpy images are channels-last (N,H,W,C) with C = 1 or 3, got shape {a.shape}{hint}")
     t = torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)).permute(0, 3, 1, 2)  # torch wants writable memory
     if a.dtype == np.uint8: return t.contiguous()
     if np.issubdtype(a.dtype, np.floating): return _float_to_uint8(t, 'numpy images').contiguous()
-    hint = " (16-bit: (x // 257).astype(np.uint8))" if a.dtype == np.uint16 else ''
+    hint = ": use `(x // 257).astype(np.uint8)` for 16-bit images" if a.dtype == np.uint16 else ''
     raise TypeError(f"numpy images must be uint8 (0-255) or float in [0,1], got {a.dtype}{hint}")
 
 def _tensor_batch(x:torch.Tensor)->torch.Tensor:
@@ -59,10 +63,11 @@ def _tensor_batch(x:torch.Tensor)->torch.Tensor:
     if x.numel() == 0: raise ValueError(f"no images: the tensor is empty (shape {tuple(x.shape)})")
     if x.ndim == 3:
         raise ValueError(f"image tensors must be a batch (N,C,H,W), got shape {tuple(x.shape)}: "
-                         + ("for one (C,H,W) image use x[None]" if x.shape[0] in (1, 3) else "for a grayscale batch (N,H,W) use x[:, None]"))
+                         + ("for one (C,H,W) image use `x[None]`" if x.shape[0] in (1, 3) else "for a grayscale batch (N,H,W) use `x[:, None]`"))
     if x.ndim != 4: raise ValueError(f"image tensors must be (N,C,H,W), got shape {tuple(x.shape)}")
     if x.shape[1] not in (1, 3):
-        hint = "; it looks like (N,H,W,C), numpy's layout: use x.permute(0, 3, 1, 2)" if x.shape[-1] in (1, 3, 4) else ''
+        hint = ("; it looks like (N,H,W,C), numpy's layout: use `x.permute(0, 3, 1, 2)`" if x.shape[-1] in (1, 3)
+                else "; it looks like RGBA in numpy's layout: use `x[..., :3].permute(0, 3, 1, 2)`" if x.shape[-1] == 4 else '')
         raise ValueError(f"image tensors are channels-first (N,C,H,W) with C = 1 (grayscale) or 3 (RGB), got shape {tuple(x.shape)}{hint}")
     if x.dtype == torch.uint8: return x.detach().cpu().contiguous()
     if x.dtype.is_floating_point: return _float_to_uint8(x, 'images').contiguous()
@@ -131,18 +136,22 @@ def _to_channels(x:torch.Tensor, c:int)->torch.Tensor:
     w = torch.tensor([19595, 38470, 7471], dtype=torch.int64).view(3, 1, 1)
     return ((x.long() * w).sum(-3, keepdim=True) + 32768).div(65536, rounding_mode='floor').to(torch.uint8)
 
+_CHANNEL_FIX = {('torch', 3): "x.expand(-1, 3, -1, -1)", ('torch', 1): "x.float().mean(1, keepdim=True).to(x.dtype)",
+                ('numpy', 3): "np.repeat(x.reshape(*x.shape[:3], 1), 3, axis=-1)", ('numpy', 1): "x.mean(-1).astype(x.dtype)"}
+
 def _stack(items, # uint8 (N,C,H,W) tensor or list of uint8 (C,H,W) tensors
            channels:int|None=None, # convert to this many channels; None: 3 when any image is colour, else 1
            size:tuple|None=None, # resize every image to this (H,W); None: the images must share one size
            strict_channels:bool=False, # raise instead of converting a batch tensor's channels
+           idiom:str='torch', # the input's own type, for the hint of a channel mismatch: 'numpy' or 'torch'
           )->torch.Tensor: # uint8 (N,C,H,W)
     "One uint8 batch of images of one channel count and one size."
     kind = {1: 'grayscale (1 channel)', 3: 'RGB (3 channels)'}
     if isinstance(items, torch.Tensor):
         if channels is not None and items.shape[1] != channels:
             if strict_channels:
-                fix = "x.expand(-1, 3, -1, -1)" if channels == 3 else "x.float().mean(1, keepdim=True)"
-                raise ValueError(f"the detector was fitted on {kind[channels]} images, got {kind[items.shape[1]]}: convert them, e.g. {fix}")
+                raise ValueError(f"the detector was fitted on {kind[channels]} images, got {kind[items.shape[1]]}: "
+                                 f"convert them with `{_CHANNEL_FIX[idiom, channels]}`")
             items = _to_channels(items, channels)
         if size is None or tuple(items.shape[-2:]) == tuple(size): return items
         return _resize_uint8(items, tuple(size))
@@ -183,23 +192,29 @@ def random_crops(x:torch.Tensor, # uint8 images (N,C,H,W)
     return src[torch.arange(N * per_image)[:, None, None, None], torch.arange(C)[None, :, None, None], r[:, None, :, None], c[:, None, None, :]]
 
 # %% ../nbs/05_detector.ipynb #fb450a25
-FORMAT_VERSION = 2 # the detector file format `save` writes and `load` reads
+FORMAT_VERSION = 3 # the detector file format `save` writes and `load` reads
 DEFAULT_MIN_STEPS = 250 # the training-step floor of `min_steps='auto'` (see "A training budget that does not collapse")
 _MODEL_KEYS = ('width', 'head_hidden', 'head_out', 'stem')
 _TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
-_PARAMS = ('pretext', 'head', 'feature', 'preset', 'image_size', 'contamination', 'seed', 'train_crop', 'crops_per_image',
+_PARAMS = ('pretext', 'head', 'feature', 'preset', 'image_size', 'contamination', 'calibration', 'seed', 'train_crop', 'crops_per_image',
            'head_params', 'min_steps', 'localizer', 'localizer_params', 'on_error')
-_LOCALIZER_KEYS = ('patch', 'stride', 'per_location', 'sigma')
+_LOCALIZER_KEYS = ('patch', 'stride', 'per_location', 'sigma', 'normalize_maps')
+_SQUARE_PRETEXTS = ('rotation', 'contrastive_da')
+FEATURES = ('pool', 'embed', 'pool+pixels') # what the head reads
+DEFAULT_NORMALIZE_MAPS = 'standardize' # patch maps standardized per location by the normal training images' maps (see 06_localize)
+FUSED_PIXELS = 32 # 'pool+pixels': the pixel block is the image at most FUSED_PIXELS px a side, each block L2-normalized and scaled by its spread over the fitting images
+AUTO_SIZE_CAP = 64 # `image_size=None`: the largest side chosen from the data (the cpu preset's sizes are 32 and 64)
 
 class OneClassDetector(OutlierMixin, BaseEstimator):
     "A two-stage one-class detector: self-supervised representation, then a one-class head (a scikit-learn outlier detector)."
     def __init__(self,
                  pretext:str='rotation', # a stage-1 task in `PRETEXTS`, or 'raw_pixels'
                  head:str='kde', # a one-class head in `HEADS`, or 'builtin' (rotation only)
-                 feature:str='pool', # 'pool' (backbone output) or 'embed' (projection head output), for the head and patch localization
+                 feature:str='pool+pixels', # what the head reads: 'pool' (backbone output), 'embed' (projection head output) or 'pool+pixels' (both fused; the default, see 'Defaults on folders nobody tuned on')
                  preset:str='cpu', # model and training sizes: 'smoke', 'cpu' or 'paper'
-                 image_size:int|None=None, # resize every input (fit and scoring) to image_size×image_size; None: the training images' own square size
-                 contamination:float=0.05, # share of training images above the `predict` threshold
+                 image_size:int|tuple|None=None, # resize every input to image_size×image_size, or to (H, W); None: chosen from the training images (`auto_image_size`)
+                 contamination:float=0.05, # share of new normal images `predict` should flag (the false-alarm rate asked for)
+                 calibration:float=0.2, # share of the training images held out to calibrate the threshold; 0: use the training images' own scores
                  seed:int=0, # seed of the initial weights, of training and of the head's subsampling
                  train_crop:int|None=None, # train stage 1 on random train_crop×train_crop crops (CutPaste's patch model); None: whole images
                  crops_per_image:int=8, # crops drawn per training image when `train_crop` is set
@@ -211,7 +226,8 @@ class OneClassDetector(OutlierMixin, BaseEstimator):
                  **overrides, # model (width, head_hidden, head_out, stem), training (epochs, steps, lr, ...) or pretext (temperature, k, ...) settings
                 ):
         self.pretext, self.head, self.feature, self.preset, self.image_size = pretext, head, feature, preset, image_size
-        self.contamination, self.seed, self.train_crop, self.crops_per_image = contamination, seed, train_crop, crops_per_image
+        self.contamination, self.calibration, self.seed = contamination, calibration, seed
+        self.train_crop, self.crops_per_image = train_crop, crops_per_image
         self.head_params, self.min_steps, self.localizer, self.localizer_params = head_params, min_steps, localizer, localizer_params
         self.on_error, self._overrides = on_error, dict(overrides)
 
@@ -220,11 +236,24 @@ class OneClassDetector(OutlierMixin, BaseEstimator):
         return {**{k: getattr(self, k) for k in _PARAMS}, **self._overrides}
 
     def set_params(self, **params)->OneClassDetector:
-        "Set parameters or overrides by name (checked when `fit` starts); returns the detector."
+        "Set parameters or overrides by name (checked when `fit` starts); a fitted detector becomes unfitted. Returns the detector."
         for k, v in params.items():
             if k in _PARAMS: setattr(self, k, v)
             else: self._overrides[k] = v
+        if params: self._unfit()
         return self
+
+    def _unfit(self):
+        "Drop every fitted attribute (the names ending in '_'), so a file can never name one setting and hold another."
+        for a in [a for a in vars(self) if a.endswith('_') and not a.startswith('_')]: delattr(self, a)
+
+    def __sklearn_tags__(self):
+        "scikit-learn's tags: an unsupervised outlier detector whose input is a batch of images, not a 2-D table."
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array, tags.input_tags.three_d_array = False, True
+        tags.target_tags.required = False
+        tags.non_deterministic = self.pretext != 'raw_pixels'  # threads and kernels change the last digits of a trained network
+        return tags
 
     @property
     def config(self)->dict:
@@ -237,11 +266,18 @@ class OneClassDetector(OutlierMixin, BaseEstimator):
         if p != 'raw_pixels' and p not in PRETEXTS: raise ValueError(f"unknown pretext {p!r}; valid: raw_pixels, {', '.join(PRETEXTS)}")
         if h != 'builtin' and h not in HEADS: raise ValueError(f"unknown head {h!r}; valid: builtin, {', '.join(HEADS)}")
         if h == 'builtin' and p != 'rotation': raise ValueError("head='builtin' is the rotation classifier's score: it needs pretext='rotation'")
-        if self.feature not in ('pool', 'embed'): raise ValueError(f"unknown feature {self.feature!r}; valid: pool, embed")
+        if self.feature not in FEATURES: raise ValueError(f"unknown feature {self.feature!r}; valid: {', '.join(FEATURES)}")
+        if self.feature == 'embed' and p == 'raw_pixels': raise ValueError("feature='embed' needs a projection head: pretext='raw_pixels' reads the pixels (with feature 'pool' or 'pool+pixels', which it ignores)")
         if not 0 <= self.contamination < 0.5: raise ValueError(f"contamination must be in [0, 0.5), got {self.contamination}")
+        if isinstance(self.calibration, bool) or not isinstance(self.calibration, (int, float)) or not 0 <= self.calibration < 1:
+            raise ValueError(f"calibration must be a share in [0, 1) of the training images, got {self.calibration!r}")
         sz = self.image_size
-        if sz is not None and (isinstance(sz, bool) or not isinstance(sz, (int, np.integer)) or sz < 4):
-            raise ValueError(f"image_size must be an int ≥ 4 (every image is resized to image_size×image_size) or None, got {sz!r}")
+        ok = lambda v: not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= 4
+        if sz is not None and not (ok(sz) or (isinstance(sz, (tuple, list)) and len(sz) == 2 and all(map(ok, sz)))):
+            raise ValueError(f"image_size must be an int ≥ 4 (image_size×image_size), a pair (H, W) of them, or None, got {sz!r}")
+        if sz is not None and not ok(sz) and sz[0] != sz[1] and p in _SQUARE_PRETEXTS:
+            raise ValueError(f"pretext {p!r} rotates images by quarter turns, so it trains on square images: "
+                             f"use image_size={max(sz)} (non-square sizes work with raw_pixels, contrastive and the CutPaste pretexts)")
         ms = self.min_steps
         if ms != 'auto' and ms is not None and (isinstance(ms, bool) or not isinstance(ms, (int, np.integer)) or ms < 0):
             raise ValueError(f"min_steps must be 'auto', None or an int ≥ 0, got {ms!r}")
@@ -289,19 +325,51 @@ def _prepare(self:OneClassDetector, images, fitting=False, progress=False)->tupl
     "Read, convert and resize input images: (uint8 (N,C,S,S) batch, each input's (H,W), file paths or None)."
     items, names, _ = _image_items(images, self.on_error, progress)
     sizes = [tuple(items.shape[-2:])] * len(items) if isinstance(items, torch.Tensor) else [tuple(i.shape[-2:]) for i in items]
+    idiom = 'numpy' if isinstance(images, np.ndarray) else 'torch'
     if fitting:
-        side, channels = self.image_size, None
-        if side is None:
-            kinds = sorted(set(sizes))
-            if len(kinds) > 1 or kinds[0][0] != kinds[0][1]:
-                what = (f"differ in size ({', '.join(f'{h}×{w}' for h, w in kinds[:4])}{' …' if len(kinds) > 4 else ''})" if len(kinds) > 1
-                        else f"are {kinds[0][0]}×{kinds[0][1]}, not square")
-                raise ValueError(f"the training images {what}: set image_size= to resize every image to image_size×image_size, e.g. image_size=64")
-            side = kinds[0][0]
+        channels, sz = None, self.image_size
+        hw = (int(sz), int(sz)) if isinstance(sz, (int, np.integer)) else tuple(map(int, sz)) if sz is not None else auto_image_size(sizes)
+        kinds = sorted(set(sizes))
+        if sz is None and kinds != [hw]:
+            what = (f"differ in size ({', '.join(f'{h}×{w}' for h, w in kinds[:4])}{' …' if len(kinds) > 4 else ''})" if len(kinds) > 1
+                    else f"are {kinds[0][0]}×{kinds[0][1]}")
+            warnings.warn(f"the training images {what}: every image is resized to {hw[0]}×{hw[1]} (image_size=None: the median of the "
+                          f"images' shorter sides, rounded down to a multiple of 8, at most {AUTO_SIZE_CAP}); set image_size= to choose", stacklevel=3)
     else:
         self._check_fitted()
-        channels, side = self.input_shape_[0], self.input_shape_[1]
-    return _stack(items, channels, (side, side), strict_channels=True), sizes, names
+        channels, hw = self.input_shape_[0], tuple(self.input_shape_[1:])
+    return _stack(items, channels, hw, strict_channels=True, idiom=idiom), sizes, names
+
+# %% ../nbs/05_detector.ipynb #cfc7f915
+def auto_image_size(sizes:list, # (H, W) of each training image
+                    cap:int=AUTO_SIZE_CAP, # the largest side it chooses
+                   )->tuple: # (H, W)
+    "The size `image_size=None` trains at: the images' own square size if they share one ≤ `cap`, else S×S from the median shorter side."
+    kinds = set(map(tuple, sizes))
+    if len(kinds) == 1 and (h := next(iter(kinds)))[0] == h[1] and h[0] <= cap: return h
+    side = min(cap, int(np.median([min(s) for s in sizes])))
+    side = side // 8 * 8 if side >= 16 else max(side, 4)
+    return (side, side)
+
+# %% ../nbs/05_detector.ipynb #8c6b062c
+MIN_CALIBRATION = 20 # fewer training images than this: no images are held out for the threshold
+
+def calibration_split(n:int, # training images
+                      share:float, # the share held out (0: none)
+                      seed:int=0, # seed of the permutation
+                     )->tuple: # (fitting indices, held-out indices), both sorted
+    "Seeded split of `n` training images into those the model is fitted on and those that calibrate its threshold."
+    m = int(round(n * share)) if n >= MIN_CALIBRATION else 0
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_007 + seed))
+    return perm[m:].sort().values, perm[:m].sort().values
+
+def conformal_threshold(scores, # anomaly scores of normal images the model was not fitted on
+                        rate:float, # the false-alarm rate asked for (0: the largest score)
+                       )->float:
+    "The ⌈(m+1)(1−rate)⌉-th smallest of m held-out scores: a new normal image exceeds it with probability ≤ rate."
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    k = int(np.ceil((len(s) + 1) * (1 - rate)))
+    return float(s[min(max(k, 1), len(s)) - 1])
 
 # %% ../nbs/05_detector.ipynb #9d25429d
 @patch
@@ -322,11 +390,14 @@ def training_config(self:OneClassDetector, n_images:int, # training images (crop
 def fit(self:OneClassDetector, X, # normal training images (any form `as_image_batch` takes)
         y=None, # ignored: present for scikit-learn's API (all training images are taken as normal)
        )->OneClassDetector:
-    "Train stage 1 on normal images, then fit the one-class head on their features (and the patch localizer if asked)."
+    "Train stage 1 on normal images, fit the one-class head on their features, and calibrate the threshold on held-out ones."
     self._check_params()
+    self._unfit()
     x, _, _ = self._prepare(X, fitting=True)
-    for a in ('pretext_', 'head_', 'history_', 'localizer_', 'model_config_', 'train_config_'): setattr(self, a, None)
+    for a in ('pretext_', 'head_', 'history_', 'localizer_', 'model_config_', 'train_config_', 'calibration_scores_', 'block_scale_'): setattr(self, a, None)
     self.input_shape_ = tuple(x.shape[1:])
+    fit_idx, cal_idx = calibration_split(len(x), self.calibration, self.seed)
+    x_all, x = x, x[fit_idx]
     if self.pretext != 'raw_pixels':
         model, _, kw = self._split_overrides()
         xt = random_crops(x, self.train_crop, self.crops_per_image, self.seed) if self.train_crop else x
@@ -334,9 +405,10 @@ def fit(self:OneClassDetector, X, # normal training images (any form `as_image_b
         self.model_config_ = dict(model, **kw)
         self.pretext_ = make_pretext(self.pretext, x.shape[1], xt.shape[-1], seed=self.seed, **self.model_config_)
         self.pretext_, self.history_ = train_pretext(self.pretext_, xt, self.train_config_)
-    s = -self._anomaly_score(x)  # computed once: the head is fitted on the features and scores them for the threshold
-    self.offset_ = float(np.quantile(s, self.contamination)) if self.contamination > 0 else float(s.min())
-    self.threshold_ = -self.offset_
+    s = self._anomaly_score(x)  # fits the head on the features of the fitting images and scores them
+    if len(cal_idx): self.calibration_scores_ = s = self._anomaly_score(x_all[cal_idx])
+    self.threshold_ = conformal_threshold(s, self.contamination)
+    self.offset_ = -self.threshold_
     if self.localizer == 'patch': self.fit_localizer(x, **(self.localizer_params or {}))
     return self
 
@@ -354,7 +426,13 @@ def _anomaly_score(self:OneClassDetector, x:torch.Tensor, # prepared uint8 image
 def _features(self:OneClassDetector, x:torch.Tensor)->torch.Tensor:
     "Features of prepared uint8 images (N,C,S,S)."
     if self.pretext == 'raw_pixels': return x.flatten(1).float() / 255
-    return self.pretext_.features(x, self.feature).float().cpu()
+    if self.feature != 'pool+pixels': return self.pretext_.features(x, self.feature).float().cpu()
+    f = F.normalize(self.pretext_.features(x, 'pool').float().cpu(), dim=1)
+    small = x if max(x.shape[-2:]) <= FUSED_PIXELS else _resize_uint8(x, (FUSED_PIXELS, FUSED_PIXELS))
+    p = F.normalize(small.flatten(1).float(), dim=1)
+    if getattr(self, 'block_scale_', None) is None:  # in `fit`: each block's spread over the fitting images, so both have an equal say
+        self.block_scale_ = [float(b.var(0).sum().sqrt().clamp_min(1e-6)) for b in (f, p)]
+    return torch.cat([f / self.block_scale_[0], p / self.block_scale_[1]], 1)
 
 # %% ../nbs/05_detector.ipynb #1359fc35
 @patch
@@ -400,13 +478,16 @@ class _NetFeatures:
 
 _GRADCAM_PRETEXTS = ('cutpaste', 'cutpaste_scar', 'cutpaste_3way')
 
+def _patch_tap(feature:str)->str: return 'pool' if feature == 'pool+pixels' else feature  # patches: the network's own features
+
 # %% ../nbs/05_detector.ipynb #fef26c9a
 @patch
 def fit_localizer(self:OneClassDetector, normal_images, # normal images (any form the detector takes)
                   patch:int|None=None, # patch side in pixels; None: image_size/4, clipped to 8-32
                   stride:int|None=None, # step between patches; None: patch/8, at least 2
-                  per_location:bool=False, # one Gaussian per patch location (aligned objects)
+                  per_location:bool=False, # one Gaussian per patch location: for aligned images (objects in one pose, e.g. solar cells)
                   sigma:float|str|None='auto', # std of the Gaussian upsampling kernel; 'auto': patch/8; None: flat
+                  normalize_maps:str|None=DEFAULT_NORMALIZE_MAPS, # 'standardize', 'mean' or None: make what every normal image shows cold (`MapStandardizer`)
                  )->OneClassDetector:
     "Fit CutPaste's patch localizer on the detector's trained encoder and normal images."
     self._check_fitted()
@@ -418,8 +499,8 @@ def fit_localizer(self:OneClassDetector, normal_images, # normal images (any for
     patch = int(patch or min(32, max(8, side // 4)))
     stride = int(stride or max(2, patch // 8))
     sigma = patch / 8 if sigma == 'auto' else sigma
-    self.localizer_ = PatchLocalizer(_NetFeatures(self.pretext_.net, self.feature), patch, stride, per_location, sigma,
-                                     seed=self.seed).fit(x)
+    self.localizer_ = PatchLocalizer(_NetFeatures(self.pretext_.net, _patch_tap(self.feature)), patch, stride, per_location, sigma,
+                                     normalize_maps=normalize_maps, seed=self.seed).fit(x)
     return self
 
 # %% ../nbs/05_detector.ipynb #d4458283
@@ -489,9 +570,10 @@ def _decode(v, tensors:dict):
 
 def _savable_classes()->dict:
     "The allow-list of classes a detector file may hold: the heads, the patch localizer and its GDE."
-    from deepocc.localize import PatchLocalizer, PatchGDE
+    from deepocc.localize import PatchLocalizer, PatchGDE, MapStandardizer
     from deepocc.heads import KernelDensityHead, OneClassSVMHead, GaussianDensityHead, NearestNeighborHead
-    return {c.__name__: c for c in (KernelDensityHead, OneClassSVMHead, GaussianDensityHead, NearestNeighborHead, PatchLocalizer, PatchGDE)}
+    return {c.__name__: c for c in (KernelDensityHead, OneClassSVMHead, GaussianDensityHead, NearestNeighborHead, PatchLocalizer, PatchGDE,
+                                    MapStandardizer)}
 
 # %% ../nbs/05_detector.ipynb #771812e9
 @patch
@@ -502,6 +584,8 @@ def save(self:OneClassDetector, path:str|Path)->Path:
     h = self.history_
     meta = dict(format=_FORMAT, format_version=FORMAT_VERSION, deepocc_version=deepocc.__version__,
                 params=_encode(self.get_params(), 'params', tensors), input_shape=list(self.input_shape_), offset=self.offset_,
+                calibration_scores=None if self.calibration_scores_ is None else [float(v) for v in self.calibration_scores_],
+                block_scale=getattr(self, 'block_scale_', None),
                 model=None if self.pretext_ is None else _encode(self.model_config_, 'model', tensors),
                 train_config=None if self.train_config_ is None else _encode(dataclasses.asdict(self.train_config_), 'train', tensors),
                 head=None if self.head_ is None else _encode(self.head_, 'head', tensors),
@@ -538,10 +622,19 @@ def load(cls:OneClassDetector, path:str|Path)->OneClassDetector:
         by = f" by deepocc {meta['deepocc_version']}" if 'deepocc_version' in meta else ''
         raise ValueError(f"{path} is a detector file of format {ver}{by}; this deepocc {deepocc.__version__} reads format {FORMAT_VERSION}: "
                          + ("upgrade deepocc to load it" if isinstance(ver, int) and ver > FORMAT_VERSION else "refit the detector with this version"))
-    meta, tensors = json.loads(state['meta']), state['tensors']
+    try: meta, tensors = json.loads(state['meta']), state['tensors']
+    except (KeyError, TypeError, ValueError): raise ValueError(f"{path} is not a deepocc detector file (its JSON part is missing or broken)") from None
+    if meta.get('format') != _FORMAT or meta.get('format_version') != FORMAT_VERSION:  # the JSON says what it holds, too
+        raise ValueError(f"{path}: its JSON part is of format {meta.get('format_version')!r} but the file says format {ver}; "
+                         f"this deepocc {deepocc.__version__} reads format {FORMAT_VERSION} only: refit the detector and save it again")
     det = cls(**_decode(meta['params'], tensors))
     det.input_shape_, det.offset_ = tuple(meta['input_shape']), meta['offset']
     det.threshold_ = -det.offset_
+    cs = meta.get('calibration_scores')
+    det.calibration_scores_ = None if cs is None else np.asarray(cs, dtype=np.float64)
+    det.block_scale_ = meta.get('block_scale')
+    if det.feature == 'pool+pixels' and det.pretext != 'raw_pixels' and meta['head'] is not None and det.block_scale_ is None:
+        raise ValueError(f"{path} holds a 'pool+pixels' detector without its block scales: refit the detector and save it again")
     det.model_config_ = None if meta['model'] is None else _decode(meta['model'], tensors)
     det.train_config_ = None if meta['train_config'] is None else TrainConfig(**_decode(meta['train_config'], tensors))
     det.head_ = None if meta['head'] is None else _decode(meta['head'], tensors)
@@ -553,5 +646,5 @@ def load(cls:OneClassDetector, path:str|Path)->OneClassDetector:
         det.pretext_ = make_pretext(det.pretext, det.input_shape_[0], det.train_crop or det.input_shape_[-1], **det.model_config_)
         det.pretext_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith('net.')}); det.pretext_.eval()
     det.localizer_ = None if meta['localizer'] is None else _decode(meta['localizer'], tensors)
-    if det.localizer_ is not None: det.localizer_.feature_fn = _NetFeatures(det.pretext_.net, det.feature)
+    if det.localizer_ is not None: det.localizer_.feature_fn = _NetFeatures(det.pretext_.net, _patch_tap(det.feature))
     return det

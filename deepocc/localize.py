@@ -9,12 +9,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .data import OneClassData, load_one_class
 from .heads import GaussianDensityHead
 
 # %% auto #0
-__all__ = ['patch_grid_size', 'extract_patches', 'patch_features', 'PatchGDE', 'upsample_scores', 'PatchLocalizer',
-           'plant_square_defect', 'heatmap_overlay', 'plant_synthetic_defects', 'elpv_synth_one_class', 'gradcam_maps']
+__all__ = ['patch_grid_size', 'extract_patches', 'patch_features', 'PatchGDE', 'upsample_scores', 'MapStandardizer',
+           'PatchLocalizer', 'gradcam_maps']
 
 # %% ../nbs/06_localize.ipynb #c3c81234
 def _check_images(x, # images (N,C,H,W), float or uint8
@@ -240,6 +239,38 @@ def upsample_scores(grid:Tensor, # patch scores (N,gh,gw), e.g. from `PatchGDE.s
     if ph or pw: out = F.pad(out[:, None], (0, pw, 0, ph), mode='replicate')[:, 0]
     return out.float()
 
+# %% ../nbs/06_localize.ipynb #19ee2bb6
+class MapStandardizer:
+    "Per-location normalization of anomaly maps by the normal training images' maps: subtract the mean, or standardize."
+    def __init__(self,
+                 mode:str='standardize', # 'mean': subtract the per-location mean; 'standardize': also divide by the per-location std
+                 eps:float=1e-6, # added to the std (relative to its mean over locations)
+                ):
+        if mode not in ('mean', 'standardize'): raise ValueError(f"unknown map normalization {mode!r}; valid: mean, standardize")
+        self.mode, self.eps, self.mean_ = mode, eps, None
+
+    def fit(self, maps:Tensor, # (N,h,w) score maps (patch grids or pixel maps) of normal training images
+           ): # the fitted normalizer
+        "Per-location mean (and std) of normal maps."
+        if not isinstance(maps, Tensor) or maps.ndim != 3 or len(maps) < 2:
+            raise ValueError(f"maps must be a float tensor (N,h,w) of at least 2 normal images, got {tuple(getattr(maps, 'shape', ()))}")
+        m = maps.detach().double()
+        self.mean_ = m.mean(0).float()
+        sd = m.std(0)
+        self.std_ = (sd + self.eps * sd.mean().clamp_min(1e-12)).float() if self.mode == 'standardize' else None
+        return self
+
+    def __call__(self, maps:Tensor, # (N,h,w) maps of the fitted size
+                )->Tensor: # (N,h,w) normalized maps
+        "Normalize maps location by location."
+        if self.mean_ is None: raise RuntimeError("MapStandardizer is not fitted yet: call .fit(normal_maps) first")
+        if tuple(maps.shape[-2:]) != tuple(self.mean_.shape):
+            raise ValueError(f"maps of size {tuple(maps.shape[-2:])}, the normalizer was fitted on {tuple(self.mean_.shape)}")
+        out = maps - self.mean_.to(maps.device)
+        return out / self.std_.to(maps.device) if self.std_ is not None else out
+
+    def __repr__(self): return f"MapStandardizer({self.mode!r}{', fitted' if self.mean_ is not None else ''})"
+
 # %% ../nbs/06_localize.ipynb #a522bf3b
 class PatchLocalizer:
     "CutPaste's patch model: patch features → GDE per patch → Gaussian receptive-field upsampling to pixel heatmaps."
@@ -249,6 +280,7 @@ class PatchLocalizer:
                  stride:int=4, # step between neighbouring patches
                  per_location:bool=False, # one GDE per grid location (aligned objects) instead of one shared GDE
                  sigma:float|None=4.0, # std of the Gaussian upsampling kernel in pixels; None: flat kernel
+                 normalize_maps:str|None=None, # 'mean' or 'standardize': per-location normalization by the normal images' grids (`MapStandardizer`)
                  normalize:bool=True, # L2-normalize patch features before the GDE
                  shrinkage:float|None=None, # GDE covariance shrinkage; None: Ledoit-Wolf
                  max_train:int|None=20000, # shared GDE: patches embedded and fitted, at most; None: all
@@ -260,14 +292,19 @@ class PatchLocalizer:
         self.feature_fn,self.patch,self.stride,self.per_location,self.sigma = feature_fn,int(patch),int(stride),per_location,sigma
         self.batch_size,self.image_batch,self.seed,self.max_train = int(batch_size),int(image_batch),seed,max_train
         self.gde = PatchGDE(per_location, normalize, shrinkage, max_train, seed)
+        self.normalize_maps, self.map_norm_ = normalize_maps, None
+        if normalize_maps is not None: MapStandardizer(normalize_maps)  # checks the mode now
         self.image_size_ = None
 
     def fit(self, images:Tensor, # normal training images (N,C,H,W), float in [0,1] or uint8
            ): # the fitted localizer
-        "Embed the patches of normal images and fit the patch GDE."
+        "Embed the patches of normal images, fit the patch GDE (and the per-location map normalization)."
         x = _check_images(images, 'normal images')
-        self.image_size_, self.channels_ = tuple(x.shape[-2:]), x.shape[1]
-        if self.per_location: self.gde.fit(patch_features(self.feature_fn, x, self.patch, self.stride, self.batch_size))
+        self.image_size_, self.channels_, self.map_norm_ = tuple(x.shape[-2:]), x.shape[1], None
+        if self.per_location:
+            f = patch_features(self.feature_fn, x, self.patch, self.stride, self.batch_size)
+            self.gde.fit(f)
+            if self.normalize_maps: self.map_norm_ = MapStandardizer(self.normalize_maps).fit(self.gde.score(f))
         else:
             p = extract_patches(x, self.patch, self.stride)
             n = p.shape[0] * p.shape[1] * p.shape[2]
@@ -275,6 +312,7 @@ class PatchLocalizer:
             if self.max_train is not None and n > self.max_train:
                 idx = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))[:self.max_train].sort().values.to(x.device)
             self.gde.fit(_features_at(self.feature_fn, p, idx, self.batch_size))
+            if self.normalize_maps: self.map_norm_ = MapStandardizer(self.normalize_maps).fit(self.patch_scores(x))
         return self
 
     def patch_scores(self, images:Tensor, # test images (N,C,H,W), float in [0,1] or uint8
@@ -283,8 +321,9 @@ class PatchLocalizer:
         if self.image_size_ is None: raise RuntimeError("PatchLocalizer is not fitted yet: call .fit(normal_images) first")
         x = _check_images(images)
         if x.shape[1] != self.channels_: raise ValueError(f"images have {x.shape[1]} channels, the localizer was fitted on {self.channels_}")
-        return torch.cat([self.gde.score(patch_features(self.feature_fn, c, self.patch, self.stride, self.batch_size))
-                          for c in x.split(self.image_batch)])
+        g = torch.cat([self.gde.score(patch_features(self.feature_fn, c, self.patch, self.stride, self.batch_size))
+                       for c in x.split(self.image_batch)])
+        return self.map_norm_(g) if getattr(self, 'map_norm_', None) is not None else g
 
     def anomaly_maps(self, images:Tensor, # test images (N,C,H,W), float in [0,1] or uint8
                     )->Tensor: # (N,H,W) pixel anomaly scores, higher = more anomalous
@@ -307,155 +346,8 @@ class PatchLocalizer:
 
     def __repr__(self):
         return (f"PatchLocalizer(patch={self.patch}, stride={self.stride}, per_location={self.per_location}, sigma={self.sigma}"
+                f"{f', normalize_maps={self.normalize_maps!r}' if getattr(self, 'normalize_maps', None) else ''}"
                 f"{', fitted on ' + 'x'.join(map(str, self.image_size_)) if self.image_size_ else ''})")
-
-# %% ../nbs/06_localize.ipynb #b0be1d8a
-def plant_square_defect(x:Tensor, # images (N,C,H,W), float in [0,1]
-                        g:torch.Generator|None=None, # random generator (positions and values)
-                        size:int=8, # square side in pixels
-                        value:float|None=None, # fill value; None: uniform in [0,1] per image
-                        margin:int=0, # keep the square at least this many pixels away from the image border
-                       )->tuple: # (images with a square each (N,C,H,W), masks uint8 (N,1,H,W))
-    "Paste one flat square of side `size` at a random place in each image; returns the images and exact masks."
-    _check_images(x)
-    if not x.is_floating_point(): raise TypeError("plant_square_defect takes float images in [0,1]; convert uint8 with deepocc.data.to_float")
-    N, C, H, W = x.shape
-    if size < 1 or margin < 0 or size + 2 * margin > min(H, W):
-        raise ValueError(f"a square of size {size} with margin {margin} does not fit a {H}×{W} image")
-    r0 = torch.randint(margin, H - size - margin + 1, (N,), generator=g)
-    c0 = torch.randint(margin, W - size - margin + 1, (N,), generator=g)
-    v = torch.rand(N, generator=g) if value is None else torch.full((N,), float(value))
-    rows, cols = torch.arange(H), torch.arange(W)
-    inr = (rows >= r0[:, None]) & (rows < r0[:, None] + size)
-    inc = (cols >= c0[:, None]) & (cols < c0[:, None] + size)
-    m = (inr[:, :, None] & inc[:, None, :])[:, None].to(x.device)
-    return torch.where(m, v.to(x)[:, None, None, None], x), m.to(torch.uint8)
-
-# %% ../nbs/06_localize.ipynb #c2270405
-def heatmap_overlay(image, # one image (C,H,W), (H,W,C) or (H,W), float in [0,1] or uint8, tensor or array
-                    amap, # heatmap (H,W), tensor or array
-                    alpha:float=0.5, # weight of the heatmap colour
-                    cmap:str='jet', # a matplotlib colormap name
-                    vmin:float|None=None, # heatmap value drawn as the colormap's low end; None: amap's minimum
-                    vmax:float|None=None, # heatmap value drawn as the colormap's high end; None: amap's maximum
-                   )->np.ndarray: # (H,W,3) float32 RGB in [0,1]
-    "Blend a colour-mapped heatmap over an image."
-    import matplotlib
-    if cmap not in matplotlib.colormaps: raise ValueError(f"unknown colormap {cmap!r}; e.g. 'jet', 'viridis', 'inferno', 'magma', 'turbo'")
-    if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    img = image.detach().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image)
-    img = img.astype(np.float32) / 255 if img.dtype == np.uint8 else img.astype(np.float32)
-    if img.ndim == 3 and img.shape[0] in (1, 3): img = img.transpose(1, 2, 0)
-    elif not (img.ndim == 2 or (img.ndim == 3 and img.shape[-1] in (1, 3))):
-        raise ValueError(f"image must be (C,H,W) or (H,W,C) with C in (1, 3), or (H,W), got {img.shape}")
-    img = np.repeat(img[..., None], 3, -1) if img.ndim == 2 else (np.repeat(img, 3, -1) if img.shape[-1] == 1 else img)
-    a = amap.detach().cpu().double().numpy() if isinstance(amap, Tensor) else np.asarray(amap, dtype=np.float64)
-    if a.shape != img.shape[:2]: raise ValueError(f"heatmap {a.shape} and image {img.shape[:2]} differ in size")
-    lo = a.min() if vmin is None else vmin
-    hi = a.max() if vmax is None else vmax
-    a = np.clip((a - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(a)
-    col = matplotlib.colormaps[cmap](a)[..., :3]
-    return ((1 - alpha) * np.clip(img, 0, 1) + alpha * col).astype(np.float32)
-
-# %% ../nbs/06_localize.ipynb #1b6d40bf
-_DEFECT_KINDS = ('crack', 'blob', 'spot')
-
-def _box(r_lo, r_hi, c_lo, c_hi, H, W)->tuple:
-    "Slices of the image box [r_lo, r_hi]×[c_lo, c_hi] (clipped) and its pixel-centre coordinates."
-    r0, r1 = max(0, int(np.floor(r_lo))), min(H, int(np.ceil(r_hi)) + 1)
-    c0, c1 = max(0, int(np.floor(c_lo))), min(W, int(np.ceil(c_hi)) + 1)
-    yy, xx = np.mgrid[r0:max(r0, r1), c0:max(c0, c1)].astype(np.float64)
-    return (slice(r0, max(r0, r1)), slice(c0, max(c0, c1))), yy, xx
-
-def _add_polyline(alpha:np.ndarray, pv:np.ndarray, width:float, edge:float):
-    "Raise `alpha` (H,W) to a soft polyline through the vertices `pv` (K,2): 0.5 at distance width/2, ramping over `edge` px."
-    pad = width / 2 + 2 * edge
-    sl, yy, xx = _box(pv[:, 0].min() - pad, pv[:, 0].max() + pad, pv[:, 1].min() - pad, pv[:, 1].max() + pad, *alpha.shape)
-    p = np.stack([yy, xx], -1)[..., None, :]                                    # (h,w,1,2)
-    a, ab = pv[:-1], pv[1:] - pv[:-1]                                          # (S,2)
-    t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab**2).sum(-1), 1e-9), 0, 1)
-    d = np.linalg.norm(p - (a + t[..., None] * ab), axis=-1).min(-1)
-    np.maximum(alpha[sl], np.clip(0.5 + (width / 2 - d) / edge, 0, 1), out=alpha[sl])
-
-def _add_ellipse(alpha:np.ndarray, centre, axes, angle:float, edge:float):
-    "Raise `alpha` (H,W) to a soft ellipse: 1 inside, 0.5 on the boundary, 0 beyond about `edge`/2 px outside."
-    pad = max(axes) + 2 * edge
-    sl, yy, xx = _box(centre[0] - pad, centre[0] + pad, centre[1] - pad, centre[1] + pad, *alpha.shape)
-    dy, dx = yy - centre[0], xx - centre[1]
-    u, v = dy * np.cos(angle) + dx * np.sin(angle), -dy * np.sin(angle) + dx * np.cos(angle)
-    r = np.sqrt((u / axes[0])**2 + (v / axes[1])**2)
-    grad = np.sqrt((u / axes[0]**2)**2 + (v / axes[1]**2)**2) / np.maximum(r, 1e-9)   # |∇r|: (r - 1)/|∇r| ≈ signed distance
-    np.maximum(alpha[sl], np.clip(0.5 - (r - 1) / np.maximum(grad, 1e-9) / edge, 0, 1), out=alpha[sl])
-
-def _draw_defect(kind:str, alpha:np.ndarray, rng:np.random.Generator)->tuple:
-    "Draw one defect of `kind` into the zero alpha map (H,W); return its sign (-1 darkens, +1 brightens) and strength."
-    H, W = alpha.shape
-    S = min(H, W); sc = S / 128
-    if kind == 'crack':
-        pv = [np.array([rng.uniform(.2, .8) * H, rng.uniform(.2, .8) * W])]
-        ang = rng.uniform(0, 2 * np.pi)
-        for _ in range(rng.integers(2, 6)):
-            ang += rng.uniform(-0.7, 0.7)
-            pv.append(np.clip(pv[-1] + rng.uniform(.06, .16) * S * np.array([np.sin(ang), np.cos(ang)]), 0, [H - 1, W - 1]))
-        _add_polyline(alpha, np.stack(pv), max(1., rng.uniform(1, 3) * sc), max(1., sc))
-        return -1, rng.uniform(.5, .85)
-    if kind == 'blob':
-        axes = (rng.uniform(.04, .12) * S, rng.uniform(.04, .12) * S)
-        _add_ellipse(alpha, (rng.uniform(.2, .8) * H, rng.uniform(.2, .8) * W), axes, rng.uniform(0, np.pi), rng.uniform(1.5, 3) * max(1., sc))
-        return -1, rng.uniform(.3, .6)
-    if kind == 'spot':
-        for _ in range(rng.integers(1, 4)):
-            r = rng.uniform(.015, .04) * S
-            axes = (max(1., r * rng.uniform(.7, 1.3)), max(1., r * rng.uniform(.7, 1.3)))
-            _add_ellipse(alpha, (rng.uniform(.15, .85) * H, rng.uniform(.15, .85) * W), axes, rng.uniform(0, np.pi), max(1., sc))
-        return 1, rng.uniform(.3, .7)
-    raise ValueError(f"unknown defect kind {kind!r}; valid kinds: {', '.join(_DEFECT_KINDS)}")
-
-# %% ../nbs/06_localize.ipynb #c6069d06
-def plant_synthetic_defects(images:Tensor, # uint8 images (N,C,H,W)
-                            seed:int=0, # seed of every random choice
-                            kinds:tuple=('crack', 'blob', 'spot'), # defect kinds to draw from: 'crack', 'blob', 'spot'
-                           )->tuple: # (images uint8 (N,C,H,W) with one defect each, masks uint8 (N,1,H,W) in {0,1})
-    "Blend one synthetic crack, dark blob or bright spots into each image; masks are exactly where alpha > 0.5."
-    _check_images(images)
-    if images.dtype != torch.uint8: raise TypeError(f"images must be uint8 (N,C,H,W), got {images.dtype}")
-    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    bad = [k for k in kinds if k not in _DEFECT_KINDS]
-    if bad or not kinds: raise ValueError(f"unknown defect kinds {bad or kinds}; valid kinds: {', '.join(_DEFECT_KINDS)}")
-    N, C, H, W = images.shape
-    rng = np.random.default_rng(int(seed))
-    alphas, sign, strength = np.zeros((N, 1, H, W)), np.empty(N), np.empty(N)
-    for i in range(N):
-        for _ in range(10):  # redraw in the (rare) case that a defect covers no pixel centre
-            alphas[i] = 0
-            sign[i], strength[i] = _draw_defect(kinds[rng.integers(len(kinds))], alphas[i, 0], rng)
-            if (alphas[i] > 0.5).any(): break
-    alphas, sign, strength = (torch.from_numpy(a) for a in (alphas, sign, strength))
-    x = images.double() / 255
-    st = strength[:, None, None, None]
-    target = torch.where(sign[:, None, None, None] < 0, x * (1 - st), x + (1 - x) * st)
-    out = x + alphas * (target - x)
-    return (out * 255).round_().clamp_(0, 255).to(torch.uint8), (alphas > 0.5).to(torch.uint8)
-
-# %% ../nbs/06_localize.ipynb #2d8f245c
-def elpv_synth_one_class(category:int|str, # ELPV module type: 'mono' or 'poly'
-                         size:int=128, # cells are resized to size×size
-                         seed:int=0, # seed of the split and the defects
-                         anomaly_fraction:float=0.5, # share of the normal test cells that get a planted defect
-                         kinds:tuple=('crack', 'blob', 'spot'), # defect kinds (see `plant_synthetic_defects`)
-                        )->OneClassData: # name 'elpv-synth', synthetic=True, with pixel masks
-    "ELPV normal cells with synthetic planted defects and exact masks (real defective cells are left out)."
-    if not 0 < anomaly_fraction < 1: raise ValueError(f"anomaly_fraction must be in (0, 1), got {anomaly_fraction}")
-    d = load_one_class('elpv', category, size=size)
-    normal = d.test[d.test_labels == 0]
-    n_anom = int(round(anomaly_fraction * len(normal)))
-    if not 0 < n_anom < len(normal): raise ValueError(f"{len(normal)} normal test cells cannot be split with anomaly_fraction={anomaly_fraction}")
-    perm = torch.randperm(len(normal), generator=torch.Generator().manual_seed(seed))
-    clean, anom = normal[perm[n_anom:].sort().values], normal[perm[:n_anom].sort().values]
-    defects, masks = plant_synthetic_defects(anom, seed=seed, kinds=kinds)
-    return OneClassData('elpv-synth', d.category, d.train, torch.cat([clean, defects]),
-                        torch.tensor([0] * len(clean) + [1] * n_anom),
-                        torch.cat([torch.zeros(len(clean), 1, *clean.shape[-2:], dtype=torch.uint8), masks]), synthetic=True)
 
 # %% ../nbs/06_localize.ipynb #f25fd94d
 def gradcam_maps(pretext, # a trained classification pretext (a CutPaste task), or its `EncoderWithHead`

@@ -14,12 +14,11 @@ from matplotlib.figure import Figure
 import pandas as pd
 import seaborn as sns
 from .data import atomic_write
-from .localize import heatmap_overlay
 from .metrics import aggregate
 
 # %% auto #0
-__all__ = ['save_figure', 'png_preview', 'plot_heatmap_grid', 'plot_uniformity', 'plot_sphere_embeddings', 'plot_per_class_bars',
-           'plot_auroc_heatmap']
+__all__ = ['save_figure', 'png_preview', 'heatmap_overlay', 'plot_heatmap_grid', 'plot_uniformity', 'plot_sphere_embeddings',
+           'plot_per_class_bars', 'plot_auroc_heatmap']
 
 # %% ../nbs/08_plots.ipynb #bf4dc5a4
 def save_figure(fig:Figure, # the figure to write
@@ -52,6 +51,32 @@ def png_preview(path:str|Path, # a PNG (or any image file Pillow reads)
     buf = io.BytesIO()
     im.quantize(256, method=PILImage.Quantize.FASTOCTREE).save(buf, format='PNG', optimize=True)
     return IPImage(data=buf.getvalue(), format='png')
+
+# %% ../nbs/08_plots.ipynb #c2270405
+def heatmap_overlay(image, # one image (C,H,W), (H,W,C) or (H,W), float in [0,1] or uint8, tensor or array
+                    amap, # heatmap (H,W), tensor or array
+                    alpha:float=0.5, # weight of the heatmap colour
+                    cmap:str='jet', # a matplotlib colormap name
+                    vmin:float|None=None, # heatmap value drawn as the colormap's low end; None: amap's minimum
+                    vmax:float|None=None, # heatmap value drawn as the colormap's high end; None: amap's maximum
+                   )->np.ndarray: # (H,W,3) float32 RGB in [0,1]
+    "Blend a colour-mapped heatmap over an image."
+    import matplotlib
+    if cmap not in matplotlib.colormaps: raise ValueError(f"unknown colormap {cmap!r}; e.g. 'jet', 'viridis', 'inferno', 'magma', 'turbo'")
+    if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    img = image.detach().cpu().numpy() if isinstance(image, Tensor) else np.asarray(image)
+    img = img.astype(np.float32) / 255 if img.dtype == np.uint8 else img.astype(np.float32)
+    if img.ndim == 3 and img.shape[0] in (1, 3): img = img.transpose(1, 2, 0)
+    elif not (img.ndim == 2 or (img.ndim == 3 and img.shape[-1] in (1, 3))):
+        raise ValueError(f"image must be (C,H,W) or (H,W,C) with C in (1, 3), or (H,W), got {img.shape}")
+    img = np.repeat(img[..., None], 3, -1) if img.ndim == 2 else (np.repeat(img, 3, -1) if img.shape[-1] == 1 else img)
+    a = amap.detach().cpu().double().numpy() if isinstance(amap, Tensor) else np.asarray(amap, dtype=np.float64)
+    if a.shape != img.shape[:2]: raise ValueError(f"heatmap {a.shape} and image {img.shape[:2]} differ in size")
+    lo = a.min() if vmin is None else vmin
+    hi = a.max() if vmax is None else vmax
+    a = np.clip((a - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(a)
+    col = matplotlib.colormaps[cmap](a)[..., :3]
+    return ((1 - alpha) * np.clip(img, 0, 1) + alpha * col).astype(np.float32)
 
 # %% ../nbs/08_plots.ipynb #6d0fafde
 def _np(x)->np.ndarray:

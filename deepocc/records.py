@@ -8,32 +8,11 @@ import ast, datetime, functools, hashlib, json, os, platform, re, subprocess, sy
 from pathlib import Path
 import numpy as np
 import deepocc
-from .data import atomic_write
+from .data import atomic_write, atomic_write_text, atomic_write_json, _json_default
 
 # %% auto #0
-__all__ = ['COMPUTE_MODULES', 'RECORD_KEYS', 'atomic_write_text', 'atomic_write_json', 'machine_description', 'git_revision',
-           'code_hash', 'source_hash', 'source_id', 'environment', 'fingerprint', 'fingerprint_diff', 'RecordStore',
-           'compute_changes', 'make_record']
-
-# %% ../nbs/09_records.ipynb #2fc0b1e7
-def atomic_write_text(path:str|Path, # the file to (re)write
-                      text:str, # its new content
-                     )->Path:
-    "Write `text` to `path` atomically (see `deepocc.data.atomic_write`)."
-    with atomic_write(path, 'w') as f: f.write(text)
-    return Path(path)
-
-def atomic_write_json(path:str|Path, obj)->Path:
-    "Write `obj` as indented JSON atomically."
-    return atomic_write_text(path, json.dumps(obj, indent=1, default=_json_default) + '\n')
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (np.floating,)): return float(o)
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, Path): return str(o)
-    if isinstance(o, (set, frozenset)): return sorted(o)
-    raise TypeError(f'not JSON serializable: {type(o).__name__}')
+__all__ = ['COMPUTE_MODULES', 'RECORD_KEYS', 'machine_description', 'git_revision', 'code_hash', 'source_hash', 'source_id',
+           'environment', 'fingerprint', 'fingerprint_diff', 'RecordStore', 'compute_changes', 'make_record']
 
 # %% ../nbs/09_records.ipynb #ea251710
 def _cpu_model()->str:

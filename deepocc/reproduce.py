@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import deepocc
 from .metrics import format_mean_std
-from .records import RecordStore, atomic_write_text, atomic_write_json, machine_description, git_revision, source_hash, source_id
+from .data import atomic_write_text, atomic_write_json
+from .records import RecordStore, machine_description, git_revision, source_hash, source_id
 from .engines import ENGINES, EngineError, make_engine, run_cells
 
 # %% auto #0

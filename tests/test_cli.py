@@ -104,3 +104,22 @@ def test_clear_errors_and_exit_codes(folders, model, tmp_path):
         r = deepocc_inproc(*args, '--quiet', check_rc=rc)
         assert phrase in r.stderr, (args, r.stderr)
         assert 'Traceback' not in r.stderr
+
+def test_score_and_heatmap_take_image_files(folders, model, tmp_path):
+    files = sorted((folders/'test').iterdir())[:3]
+    r = deepocc_inproc('score', model, *files, '-o', tmp_path/'s.csv', '--quiet', check_rc=0)
+    assert [Path(row['path']).name for row in csv.DictReader(open(tmp_path/'s.csv'))] == [f.name for f in files]
+    r = deepocc_inproc('heatmap', model, files[0], folders/'normal', '-o', tmp_path/'maps', '--quiet', check_rc=0)   # a file and a folder
+    assert 'wrote 41 heatmaps' in r.stdout and (tmp_path/'maps'/f'{files[0].stem}_heatmap.png').is_file()
+    deepocc_inproc('score', model, tmp_path/'nope.png', '-o', tmp_path/'t.csv', '--quiet', check_rc=2)
+
+def test_errors_use_command_line_spelling(folders, tmp_path):
+    deepocc_inproc('fit', folders/'normal', '-o', tmp_path/'plain.pt', '--pretext', 'cutpaste_3way', '--head', 'gde', *SMOKE, '--quiet', check_rc=0)
+    r = deepocc_inproc('heatmap', tmp_path/'plain.pt', folders/'test', '-o', tmp_path/'maps', '--method', 'patch', '--quiet', check_rc=1)
+    assert '--localizer' in r.stderr and "localizer='patch'" not in r.stderr and 'fit_localizer' not in r.stderr, r.stderr
+    r = deepocc_inproc('fit', folders/'normal', '-o', tmp_path/'r.pt', '--image-size', '16x24', '--preset', 'smoke', '--quiet', check_rc=1)
+    assert '--image-size 24' in r.stderr and 'image_size' not in r.stderr, r.stderr       # rotation trains on squares
+    r = deepocc_inproc('fit', folders/'normal', '-o', tmp_path/'c.pt', '--contamination', '0.7', '--preset', 'smoke', '--quiet', check_rc=1)
+    assert '--contamination must be' in r.stderr, r.stderr
+    r = deepocc_inproc('fit', folders/'normal', '-o', tmp_path/'w.pt', '--pretext', 'cutpaste', '--image-size', '16x24', *SMOKE[2 + 2:], '--preset', 'smoke', '--quiet', check_rc=0)
+    assert 'resized to 16×24' in r.stdout

@@ -56,13 +56,24 @@ def test_mixed_folder_fits_and_scores_with_image_size(messy_folder):
     pil = [Image.open(f) for f in files]
     np.testing.assert_allclose(det.anomaly_score(pil), det.anomaly_score(messy_folder), rtol=1e-5, atol=1e-5)
 
-def test_mixed_sizes_without_image_size_ask_for_it(messy_folder):
-    with pytest.raises(ValueError, match=r'differ in size .*set image_size='): OneClassDetector(**SMOKE).fit(messy_folder)
+def test_mixed_sizes_without_image_size_pick_one_with_a_warning(messy_folder):
+    "image_size=None (the default in Python and on the command line) resizes a mixed folder to a size chosen from the data."
+    with pytest.warns(UserWarning, match=r'differ in size .*resized to 16×16 .*median'):
+        det = OneClassDetector(**SMOKE).fit(messy_folder)
+    assert det.input_shape_ == (3, 16, 16) and det.anomaly_score(messy_folder).shape == (12,)
+    from deepocc.detector import auto_image_size
+    assert auto_image_size([(300, 300)] * 3) == (64, 64) and auto_image_size([(28, 28)] * 3) == (28, 28)
+    from deepocc.cli import build_parser
+    assert build_parser().parse_args(['fit', str(messy_folder), '-o', 'm.pt']).image_size is None   # the CLI shares the default
+
+def test_image_size_hw_keeps_the_aspect():
     rng = np.random.default_rng(0)
-    ims = [Image.fromarray(rng.integers(0, 255, (12, 20), dtype=np.uint8)) for _ in range(3)]
-    with pytest.raises(ValueError, match=r'are 12×20, not square.*image_size='): OneClassDetector(**SMOKE).fit(ims)
-    rgb = Image.fromarray(rng.integers(0, 255, (31, 9, 3), dtype=np.uint8))
-    assert OneClassDetector(image_size=8, **SMOKE).fit(ims + [rgb]).input_shape_ == (3, 8, 8)
+    ims = [Image.fromarray(rng.integers(0, 255, (12 + i % 3, 20), dtype=np.uint8)) for i in range(24)]
+    det = OneClassDetector('cutpaste', 'gde', image_size=(12, 20), **SMOKE).fit(ims)
+    assert det.input_shape_ == (1, 12, 20)
+    assert det.features(ims[:2]).shape[0] == 2 and det.localize(ims[:3], method='gradcam')[0].shape == (12, 20)
+    with pytest.raises(ValueError, match=r"rotates images by quarter turns.*image_size=20"):
+        OneClassDetector('rotation', image_size=(12, 20), **SMOKE).fit(ims)
 
 def test_files_are_read_as_viewers_show_them(messy_folder):
     from deepocc.data import read_image
@@ -122,6 +133,31 @@ def test_channel_mismatch_of_a_tensor_is_explained(fitted):
     with pytest.raises(ValueError, match=r'fitted on grayscale .* got RGB .*x.float\(\).mean\(1, keepdim=True\)'):
         fitted.anomaly_score(torch.zeros(2, 3, 16, 16, dtype=torch.uint8))
 
+HINTED = [  # inputs whose error suggests a fix in the idiom of the input's own type
+    np.zeros((2, 1, 16, 16), np.uint8), torch.zeros(2, 16, 16, 1), torch.zeros(2, 16, 16, 4, dtype=torch.uint8),
+    np.zeros((2, 16, 16), np.uint16), np.full((2, 16, 16), 3.0), torch.full((2, 1, 16, 16), 200.0), np.zeros((16, 16, 3), np.uint8),
+    np.zeros((2, 16, 16, 4), np.uint8), np.zeros((16, 16), np.uint8), torch.zeros(1, 16, 16), torch.zeros(5, 16, 16),
+    torch.zeros(2, 3, 16, 16, dtype=torch.uint8), torch.rand(2, 3, 16, 16), np.zeros((2, 16, 16, 3), np.float32)]
+
+@pytest.fixture(scope='module')
+def fitted_rgb(digits):
+    return OneClassDetector('raw_pixels', 'kde', image_size=16).fit(digits.train.expand(-1, 3, -1, -1))
+
+@pytest.mark.parametrize('i', range(len(HINTED)))
+@pytest.mark.parametrize('channels', [1, 3])
+def test_every_suggested_fix_works(fitted, fitted_rgb, i, channels):
+    "Apply the fix an error suggests (in backticks), then the next one, until the images score."
+    det, x = (fitted if channels == 1 else fitted_rgb), HINTED[i]
+    for _ in range(3):
+        try: det.anomaly_score(x); return
+        except (ValueError, TypeError) as e:
+            fixes = re.findall(r'`([^`]+)`', str(e))
+            assert fixes, f'no fix suggested: {e}'
+            foreign = ('torch', '.permute', '.expand', '.to(') if isinstance(x, np.ndarray) else ('np.', '.astype', '.transpose')
+            assert not any(t in fixes[0] for t in foreign), f"a {type(x).__name__} input got the other library's idiom: {fixes[0]}"
+            x = eval(fixes[0], {'np': np, 'torch': torch, 'x': x})
+    pytest.fail(f'the suggested fixes did not lead to images that score: {type(x)} {getattr(x, "shape", None)}')
+
 def test_empty_folder_and_subfolder_hint(tmp_path):
     (tmp_path/'sub').mkdir(); save_png(np.zeros((8, 8), np.uint8), tmp_path/'sub'/'x.png')
     with pytest.raises(ValueError, match=r'holds no image files .*subfolders sub'): OneClassDetector(**SMOKE).fit(tmp_path)
@@ -149,7 +185,7 @@ def test_step_floor_applies_to_epoch_budgets_only(epoch_preset):
         assert OneClassDetector('rotation', preset=epoch_preset, **kw).training_config(500).steps in (None, 7)
 
 def test_step_floor_is_what_fit_trains(digits, epoch_preset):
-    det = OneClassDetector('rotation', 'kde', preset=epoch_preset, image_size=8, min_steps=6, progress=False, log_every=1).fit(digits.train[:32])
+    det = OneClassDetector('rotation', 'kde', preset=epoch_preset, image_size=8, min_steps=6, calibration=0, progress=False, log_every=1).fit(digits.train[:32])
     assert det.history_[-1]['step'] == 6 and det.train_config_.steps is None   # 3 epochs × 2 steps = 6 ≥ 6: the epochs stand
     det = det.set_params(min_steps=9).fit(digits.train[:32])
     assert det.history_[-1]['step'] == 9 == det.train_config_.steps         # 6 < 9: raised to the floor
@@ -195,38 +231,51 @@ def test_pipeline_and_grid_search(digits):
     gs = GridSearchCV(OneClassDetector('raw_pixels'), {'head': ['kde', 'knn']}, scoring=scorer, cv=2).fit(digits.train.numpy()[:, 0])
     assert gs.best_params_['head'] in ('kde', 'knn')
 
-# scikit-learn's own checks: those that apply to an estimator of images run; the others feed tabular (n_samples, n_features)
-# data, which is not an image batch, and are replaced by the image analogues below where they test something that applies.
-TABULAR = "feeds tabular (n_samples, n_features) arrays; the detector takes image batches (N,H,W[,C]) / (N,C,H,W)"
-SKIPPED = {name: TABULAR for name in (
-    'check_fit_score_takes_y', 'check_estimators_overwrite_params', 'check_dont_overwrite_parameters', 'check_estimators_fit_returns_self',
-    'check_readonly_memmap_input', 'check_n_features_in_after_fitting', 'check_estimators_dtypes', 'check_dtype_object',
-    'check_pipeline_consistency', 'check_estimators_pickle', 'check_f_contiguous_array_estimator', 'check_outliers_fit_predict',
-    'check_outliers_train', 'check_methods_sample_order_invariance', 'check_methods_subset_invariance', 'check_fit2d_1sample',
-    'check_fit2d_1feature', 'check_dict_unchanged', 'check_fit_idempotent', 'check_fit_check_is_fitted', 'check_n_features_in',
-    'check_fit2d_predict1d', 'check_estimators_nan_inf', 'check_estimators_empty_data_messages', 'check_complex_data',
-    'check_positive_only_tag_during_fit', 'check_classifier_data_not_an_array')}
-SKIPPED.update({
-    'check_estimator_sparse_tag': 'sparse matrices are not images', 'check_estimator_sparse_array': 'sparse arrays are not images',
-    'check_estimator_sparse_matrix': 'sparse matrices are not images',
-    'check_array_api_input': 'the detector computes with torch on uint8 images, not with the array API'})
+# scikit-learn's own checks. The detector declares its input tags (image batches: `two_d_array=False`), so
+# `check_estimator` runs the checks that apply to such an estimator and skips every check that feeds a 2-D table (it says so
+# with a SkipTestWarning). The API checks that need no table are called by name as well; `test_image_analogues_of_the_tabular_checks`
+# tests on images what the tabular checks test on tables.
+API_CHECKS = ('check_get_params_invariance', 'check_set_params', 'check_no_attributes_set_in_init', 'check_parameters_default_constructible',
+              'check_estimators_unfitted', 'check_do_not_raise_errors_in_init_or_set_params', 'check_outlier_contamination',
+              'check_fit1d', 'check_mixin_order', 'check_estimator_repr', 'check_estimator_cloneable', 'check_valid_tag_types',
+              'check_estimator_tags_renamed')
 
-def _sklearn_checks():
-    from sklearn.utils.estimator_checks import estimator_checks_generator
-    det = OneClassDetector('rotation', 'kde', **SMOKE)
-    return [(getattr(c, 'func', c).__name__, e, c) for e, c in estimator_checks_generator(det, legacy=True)]
-
-def test_sklearn_estimator_checks():
-    ran = []
-    for name, est, check in _sklearn_checks():
-        if name in SKIPPED: continue
+def test_sklearn_tags_and_checks():
+    from sklearn.utils import get_tags
+    from sklearn.utils import estimator_checks as ec
+    tags = get_tags(OneClassDetector())
+    assert not tags.input_tags.two_d_array and tags.input_tags.three_d_array and not tags.target_tags.required
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        res = ec.check_estimator(OneClassDetector('rotation', 'kde', **SMOKE), on_fail=None)
+    assert res and all(r['status'] == 'passed' for r in res), [(r['check_name'], r['status']) for r in res]
+    assert any("Can't test estimator" in str(w.message) for w in caught)    # the tabular checks: skipped, and said so
+    for name in API_CHECKS:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            check(est)                                                      # a new check of a later scikit-learn runs too
-        ran.append(name)
-    assert {'check_get_params_invariance', 'check_set_params', 'check_estimator_cloneable', 'check_no_attributes_set_in_init',
-            'check_parameters_default_constructible', 'check_estimators_unfitted', 'check_do_not_raise_errors_in_init_or_set_params',
-            'check_outlier_contamination', 'check_fit1d', 'check_mixin_order'} <= set(ran), ran
+            getattr(ec, name)('OneClassDetector', OneClassDetector('rotation', 'kde', **SMOKE))
+
+def test_set_params_after_fit_unfits(fitted, tmp_path):
+    det = clone(fitted).fit(fitted_train_images())
+    assert hasattr(det, 'offset_')
+    det.set_params(head='gde')
+    with pytest.raises(NotFittedError): det.anomaly_score(fitted_train_images()[:2])
+    with pytest.raises(NotFittedError): det.save(tmp_path/'d.pt')          # a file can never name one head and hold another
+    assert det.fit(fitted_train_images()).head_.__class__.__name__ == 'GaussianDensityHead'
+
+def fitted_train_images(): return load_one_class('digits', 0, size=16).train
+
+def test_threshold_calibrated_on_held_out_normals():
+    "At contamination=0.1 about 10 % of new normal images are flagged; a 1-NN head's in-sample scores (each image its own neighbour) would flag far more."
+    if not available('fmnist'): pytest.fail('Fashion-MNIST is not on this machine (tools/setup_env.sh installs it)')
+    d = load_one_class('fmnist', 'trouser')
+    new_normal = d.test[d.test_labels == 0]
+    rate = lambda det: float(np.mean(det.predict(new_normal) == -1))
+    cal = OneClassDetector('raw_pixels', 'knn', contamination=0.1, seed=0).fit(d.train[:3000])
+    insample = OneClassDetector('raw_pixels', 'knn', contamination=0.1, calibration=0).fit(d.train[:3000])
+    assert len(cal.calibration_scores_) == 600 and insample.calibration_scores_ is None
+    assert abs(rate(cal) - 0.1) < 0.04, rate(cal)
+    assert rate(insample) > rate(cal) + 0.05, (rate(insample), rate(cal))
 
 def test_image_analogues_of_the_tabular_checks(digits, fitted):
     X = digits.test[:24]
@@ -323,6 +372,9 @@ def test_format_versions(digits, tmp_path):
     st['format_version'] = FORMAT_VERSION + 1; torch.save(st, tmp_path/'newer.pt')
     with pytest.raises(ValueError, match=rf'format {FORMAT_VERSION + 1} by deepocc 9.9.9.*reads format {FORMAT_VERSION}: upgrade deepocc'):
         OneClassDetector.load(tmp_path/'newer.pt')
+    st['format_version'] = FORMAT_VERSION                                   # only the JSON part says another format: refused
+    st['meta'] = json.dumps({**meta, 'format_version': FORMAT_VERSION + 1}); torch.save(st, tmp_path/'json_newer.pt')
+    with pytest.raises(ValueError, match=rf'its JSON part is of format {FORMAT_VERSION + 1}'): OneClassDetector.load(tmp_path/'json_newer.pt')
     from deepocc.heads import make_head                                      # a format-1 file (deepocc 0.1.0) pickled its head
     torch.save(dict(format='deepocc.OneClassDetector', format_version=1, head=make_head('kde')), tmp_path/'v1.pt')
     with pytest.raises(ValueError, match=r'KernelDensityHead.*format-1 files'): OneClassDetector.load(tmp_path/'v1.pt')
@@ -361,3 +413,15 @@ def test_every_runtime_import_is_a_runtime_requirement():
     missing = sorted(m for m in top | lazy if IMPORT_TO_DIST.get(m, m).lower() not in reqs and m not in OPTIONAL)
     assert not missing, f'imported by deepocc but not in settings.ini requirements: {missing}'
     assert not top & set(OPTIONAL), 'optional packages must be imported where they are used, not at module level'
+
+def test_fused_feature_blocks_have_an_equal_say(digits, tmp_path):
+    "'pool+pixels' (the default): each block scaled by its spread over the fitting images, kept in the file; a file without it is refused."
+    det = OneClassDetector(image_size=16, calibration=0, **SMOKE).fit(digits.train)
+    assert det.feature == 'pool+pixels' and len(det.block_scale_) == 2
+    f = det.features(digits.train)
+    n_pool = f.shape[1] - 16 * 16
+    for block in (f[:, :n_pool], f[:, n_pool:]): assert abs(float(block.var(0).sum()) - 1) < 1e-3
+    det.save(tmp_path/'d.pt'); assert OneClassDetector.load(tmp_path/'d.pt').block_scale_ == det.block_scale_
+    st = torch.load(tmp_path/'d.pt', weights_only=True)
+    meta = json.loads(st['meta']); meta.pop('block_scale'); st['meta'] = json.dumps(meta); torch.save(st, tmp_path/'old.pt')
+    with pytest.raises(ValueError, match='without its block scales'): OneClassDetector.load(tmp_path/'old.pt')

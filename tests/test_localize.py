@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from scipy.spatial.distance import mahalanobis
 from sklearn.covariance import LedoitWolf
 from deepocc.localize import *
+from deepocc.data import plant_square_defect, plant_synthetic_defects, elpv_synth_one_class
 
 torch.set_num_threads(2)
 

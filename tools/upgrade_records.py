@@ -16,7 +16,8 @@ is left as it is (it stays stale). Without --write nothing is written.
 """
 import argparse, ast, hashlib, json, re, subprocess, sys
 from pathlib import Path
-from deepocc.records import COMPUTE_MODULES, RecordStore, atomic_write_json, environment, fingerprint, source_hash, _without_docstrings
+from deepocc.data import atomic_write_json
+from deepocc.records import COMPUTE_MODULES, RecordStore, environment, fingerprint, source_hash, _without_docstrings
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = {('cells', 'cell_inputs'), ('cells', '_cell_modules')}

@@ -7,12 +7,13 @@ from __future__ import annotations
 import functools, os, time
 from dataclasses import dataclass, field, asdict, replace
 import torch
+import torch.nn.functional as F
 from .data import load_one_class, subset
 from .records import RECORD_KEYS, COMPUTE_MODULES, source_hash, environment, make_record
 
 # %% auto #0
-__all__ = ['evaluate_method', 'fit_patch_localizer', 'evaluate_localization', 'load_task', 'ExperimentCell', 'resolved_config',
-           'cell_inputs', 'run_cell']
+__all__ = ['evaluate_method', 'fit_patch_localizer', 'real_defect_metrics', 'evaluate_localization', 'load_task',
+           'ExperimentCell', 'resolved_config', 'cell_inputs', 'run_cell']
 
 # %% ../nbs/10_cells.ipynb #00b7d8c8
 _NOT_RESULT = ('progress', 'checkpoint', 'checkpoint_every', 'log_every', 'device', 'num_threads')
@@ -55,7 +56,7 @@ def evaluate_method(data, # a `OneClassData` task
         for h in out: out[h]['uniformity'] = _uniformity(z)
     return out
 
-# %% ../nbs/10_cells.ipynb #77bee0a7
+# %% ../nbs/10_cells.ipynb #ae5cc83f
 def fit_patch_localizer(data, # a `OneClassData` task
                         method:str='cutpaste_3way', # the stage-1 task
                         preset:str='cpu', # model/training sizes
@@ -69,7 +70,6 @@ def fit_patch_localizer(data, # a `OneClassData` task
                        )->tuple: # (detector, fitted PatchLocalizer, training seconds)
     "Train a patch-level model on normal crops and fit a `PatchLocalizer` on the normal training images."
     from deepocc.detector import OneClassDetector
-    import deepocc.localize  # adds OneClassDetector.fit_localizer and .localize
     t0 = time.time()
     crop = min(train_crop or 2 * patch, *data.size)
     det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, train_crop=crop, **{**_paper_protocol(data), **overrides}).fit(data.train)
@@ -77,37 +77,76 @@ def fit_patch_localizer(data, # a `OneClassData` task
     loc = det.fit_localizer(data.train, patch, stride, per_location, normalize_maps=normalize_maps).localizer_
     return det, loc, time.time() - t0
 
+# %% ../nbs/10_cells.ipynb #691f891c
+LOCALIZATION_ROUTES = ('patch', 'gradcam', 'raw_pixels')
+
+@dataclass
+class _Route:
+    "A fitted localization route: maps, the image scores it reports, the image-level score of its model (or None)."
+    maps:object; image_scores:object; model_scores:object; train_s:float
+
+# %% ../nbs/10_cells.ipynb #e40f281b
+def _fit_route(data, method, preset, seed, route, patch, stride, train_crop, per_location, normalize_maps, **overrides)->_Route:
+    "Fit one localization route on the task's normal training images."
+    from deepocc.detector import OneClassDetector
+    from deepocc.localize import gradcam_maps, MapStandardizer, RawPixelLocalizer
+    t0 = time.time()
+    if route == 'patch':
+        det, loc, _ = fit_patch_localizer(data, method, preset, seed, patch, stride, train_crop, per_location, normalize_maps, **overrides)
+        return _Route(loc.anomaly_maps, lambda x, m: loc.image_scores(m).numpy(), det.anomaly_score, time.time() - t0)
+    if route == 'raw_pixels':
+        loc = RawPixelLocalizer(sigma=2 * min(data.size) / 128).fit(data.train)
+        return _Route(loc.anomaly_maps, lambda x, m: loc.image_scores(m).numpy(), None, time.time() - t0)
+    det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, **{**_paper_protocol(data), **overrides}).fit(data.train)
+    norm = MapStandardizer(normalize_maps).fit(gradcam_maps(det.pretext_, data.train)) if normalize_maps else (lambda m: m)
+    return _Route(lambda x: norm(gradcam_maps(det.pretext_, x)), lambda x, m: det.anomaly_score(x), det.anomaly_score, time.time() - t0)
+
+# %% ../nbs/10_cells.ipynb #2366eae5
+def real_defect_metrics(category:str, # ELPV module type: 'mono' or 'poly'
+                        size:int|tuple, # the side (or (H, W)) the route was fitted at
+                        maps, # images (N,C,H,W) uint8 -> maps (N,H,W)
+                        model_scores=None, # images -> image-level scores of the same model; None: no image-level number
+                       )->dict: # AUROCs and shares in percent
+    "Mask-free numbers on ELPV's real cracks: map-max AUROC (cracked vs normal test cells) and where normal maps are hot."
+    from deepocc.metrics import image_auroc, hot_pixel_fraction
+    real = load_one_class('elpv', category, size=size, defect_probability=1.0)
+    m, y = maps(real.test), real.test_labels.numpy()
+    band = _structure_band(category)
+    normal = F.interpolate(m[y == 0][:, None].float(), size=band.shape, mode='bilinear', align_corners=False)[:, 0]
+    return dict(real_map_max_auroc=image_auroc(y, m.flatten(1).amax(1).numpy()), n_real_defects=int(y.sum()),
+                real_image_auroc=None if model_scores is None else image_auroc(y, model_scores(real.test)),
+                real_structure_share=hot_pixel_fraction(normal.numpy(), band), structure_area=float(100 * band.mean()))
+
+@functools.lru_cache(maxsize=2)
+def _structure_band(category:str):
+    "The structure band of one ELPV module type at 300 px: border, busbars and cut corners, widened by 3 px."
+    from deepocc.metrics import structure_mask
+    return structure_mask(load_one_class('elpv', category).train, within=3)
+
+# %% ../nbs/10_cells.ipynb #55e687ac
 def evaluate_localization(data, # a `OneClassData` task with pixel masks
-                          method:str='cutpaste_3way', # the stage-1 task
+                          method:str='cutpaste_3way', # the stage-1 task ('raw_pixels' for that route)
                           preset:str='cpu', # model/training sizes
                           seed:int=0, # training seed
                           patch:int=32, # patch route: patch side
                           stride:int=4, # patch route: patch stride
                           train_crop:int|None=None, # patch route: stage-1 crop side (None: 2·patch)
                           per_location:bool|None=None, # patch route: one Gaussian per location; None: the task's `aligned`
-                          route:str='patch', # 'patch' (CutPaste's patch model) or 'gradcam' (GradCAM of the image-level model)
+                          route:str='patch', # 'patch' (CutPaste's patch model), 'gradcam' (of the image-level model) or 'raw_pixels'
                           normalize_maps:str|None=None, # per-location normalization of the maps by the normal training images' maps
                           **overrides, # passed to `OneClassDetector`
-                         )->dict: # pixel_auroc, auroc (image level), seconds, sizes
-    "Pixel AUROC of the heatmaps and the image AUROC of the same model, in percent."
+                         )->dict: # pixel_auroc, auroc (image level), seconds, sizes (and real-defect numbers on elpv-synth)
+    "Pixel AUROC of the heatmaps and the image AUROC of the same route, in percent."
     from deepocc.metrics import image_auroc, pixel_auroc
     if data.test_masks is None: raise ValueError(f'{data.name}/{data.category} has no pixel masks: pixel AUROC needs them')
-    if route not in ('patch', 'gradcam'): raise ValueError(f"unknown localization route {route!r}; valid: patch, gradcam")
-    if route == 'patch':
-        det, loc, train_s = fit_patch_localizer(data, method, preset, seed, patch, stride, train_crop, per_location, normalize_maps, **overrides)
-        t1 = time.time()
-        maps = loc.anomaly_maps(data.test)
-        image_scores = loc.image_scores(maps).numpy()
-    else:
-        from deepocc.detector import OneClassDetector
-        from deepocc.localize import gradcam_maps, MapStandardizer
-        t0 = time.time()
-        det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, **{**_paper_protocol(data), **overrides}).fit(data.train)
-        norm = MapStandardizer(normalize_maps).fit(gradcam_maps(det.pretext_, data.train)) if normalize_maps else (lambda m: m)
-        train_s, t1 = time.time() - t0, time.time()
-        maps, image_scores = norm(gradcam_maps(det.pretext_, data.test)), det.anomaly_score(data.test)
-    return dict(pixel_auroc=pixel_auroc(data.test_masks, maps), auroc=image_auroc(data.test_labels.numpy(), image_scores),
-                train_s=round(train_s, 1), test_s=round(time.time() - t1, 1), n_train=len(data.train), n_test=len(data.test))
+    if route not in LOCALIZATION_ROUTES: raise ValueError(f"unknown localization route {route!r}; valid: {', '.join(LOCALIZATION_ROUTES)}")
+    if (route == 'raw_pixels') != (method == 'raw_pixels'): raise ValueError("route='raw_pixels' goes with method='raw_pixels', and only it")
+    r = _fit_route(data, method, preset, seed, route, patch, stride, train_crop, per_location, normalize_maps, **overrides)
+    t1 = time.time()
+    maps = r.maps(data.test)
+    res = dict(pixel_auroc=pixel_auroc(data.test_masks, maps), auroc=image_auroc(data.test_labels.numpy(), r.image_scores(data.test, maps)))
+    if data.name == 'elpv-synth': res.update(real_defect_metrics(data.category, data.size, r.maps, r.model_scores))
+    return dict(res, train_s=round(r.train_s, 1), test_s=round(time.time() - t1, 1), n_train=len(data.train), n_test=len(data.test))
 
 # %% ../nbs/10_cells.ipynb #7c81f53a
 def load_task(dataset:str, # a dataset name, or 'elpv-synth' (ELPV cells with planted defects)
@@ -217,7 +256,7 @@ def run_cell(cell:ExperimentCell, # what to compute
     opts = dict(cell.options); opts.setdefault('progress', False)
     if cell.kind == 'localization':
         loc = {k: opts.pop(k) for k in _LOC_OPTIONS if k in opts}
-        res = {'gde': evaluate_localization(data, cell.method, cell.preset, cell.seed, **loc, **opts)}
+        res = {heads[0]: evaluate_localization(data, cell.method, cell.preset, cell.seed, **loc, **opts)}
     else: res = evaluate_method(data, cell.method, list(heads), cell.feature, cell.preset, cell.seed, cell.uniformity, **opts)
     wall = time.time() - t0
     extra = dict(preset=cell.preset, kind=cell.kind, options=cell.options, config=resolved_config(cell), pid=os.getpid(),

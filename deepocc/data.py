@@ -477,12 +477,14 @@ def elpv_one_class(category:int|str, # module type: 'mono' or 'poly'
                    size:int|None=None, # resize the 300 px cells to size×size; None keeps 300
                    train_fraction:float=0.7, # share of normal cells used for training
                    seed:int=0, # seed of the fixed train/test split of normal cells
+                   defect_probability:float=2/3, # cells whose defect probability is at least this are the anomalies (1: certain defects only)
                   )->OneClassData:
-    "ELPV solar cells: defect-free cells are normal, cells with defect probability ≥ 2/3 are anomalies."
+    "ELPV solar cells: defect-free cells are normal, cells with defect probability ≥ `defect_probability` are anomalies."
     cat = _check_category('elpv', category, ELPV_CLASSES)
     x, p, t = _elpv_arrays()
     normal = np.flatnonzero((t == cat) & (p == 0))
-    anomal = np.flatnonzero((t == cat) & (p >= 2 / 3 - 1e-6))
+    if not 0 < defect_probability <= 1: raise ValueError(f"defect_probability must be in (0, 1], got {defect_probability}")
+    anomal = np.flatnonzero((t == cat) & (p >= defect_probability - 1e-6))
     normal = normal[np.random.default_rng(seed).permutation(len(normal))]
     ntr = int(round(len(normal) * train_fraction))
     tr, te = np.sort(normal[:ntr]), np.concatenate([np.sort(normal[ntr:]), anomal])

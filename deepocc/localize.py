@@ -9,11 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from fastcore.basics import patch
 from .heads import GaussianDensityHead
 
 # %% auto #0
 __all__ = ['patch_grid_size', 'extract_patches', 'patch_features', 'PatchGDE', 'upsample_scores', 'MapStandardizer',
-           'PatchLocalizer', 'gradcam_maps']
+           'PatchLocalizer', 'gradcam_maps', 'RawPixelLocalizer']
 
 # %% ../nbs/06_localize.ipynb #c3c81234
 def _check_images(x, # images (N,C,H,W), float or uint8
@@ -378,3 +379,55 @@ def gradcam_maps(pretext, # a trained classification pretext (a CutPaste task), 
                 out.append(F.interpolate(cam, size=b.shape[-2:], mode='bilinear', align_corners=False)[:, 0].cpu())
     finally: hook.remove()
     return torch.cat(out)
+
+# %% ../nbs/06_localize.ipynb #5ceab0dc
+def _gaussian_smooth(maps:Tensor, # (N,H,W) maps
+                     sigma:float|None, # std of the Gaussian in pixels; None or 0: no smoothing
+                    )->Tensor: # (N,H,W), the same size (reflected borders)
+    "Separable Gaussian smoothing of a batch of maps."
+    if not sigma: return maps
+    r = max(1, int(round(3 * sigma)))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32)**2 / (2 * sigma**2))
+    k = (k / k.sum()).to(maps)
+    x = F.pad(maps[:, None].float(), (r, r, r, r), mode='reflect' if min(maps.shape[-2:]) > r else 'replicate')
+    return F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))[:, 0]
+
+# %% ../nbs/06_localize.ipynb #a47b3f45
+class RawPixelLocalizer:
+    "The raw-pixel localization baseline of aligned images: |x − mean| / spread per pixel over normal images, smoothed."
+    def __init__(self,
+                 sigma:float|None=2.0, # std of the Gaussian smoothing in pixels; None: none
+                 eps:float=0.05, # added to every pixel's spread, relative to the mean spread (keeps flat regions finite)
+                ):
+        self.sigma, self.norm_, self.image_size_ = sigma, MapStandardizer('standardize', eps), None
+
+    def fit(self, images:Tensor, # normal training images (N,C,H,W), float in [0,1] or uint8
+           ): # the fitted localizer
+        "Each pixel's mean and spread over normal images."
+        x = _check_images(images, 'normal images')
+        self.image_size_, self.channels_ = tuple(x.shape[-2:]), x.shape[1]
+        self.norm_.fit(_grey(x))
+        return self
+
+# %% ../nbs/06_localize.ipynb #14e3a548
+def _grey(x:Tensor)->Tensor:
+    "Images (N,C,H,W), uint8 or float in [0,1], as float grey levels (N,H,W) in [0,1]."
+    return (x.float() / 255 if x.dtype == torch.uint8 else x.float()).mean(1)
+
+# %% ../nbs/06_localize.ipynb #0e04c5bd
+@patch
+def anomaly_maps(self:RawPixelLocalizer, images:Tensor, # test images (N,C,H,W), float in [0,1] or uint8
+                )->Tensor: # (N,H,W) pixel anomaly scores, higher = more anomalous
+    "|x − mean| / spread of every pixel, smoothed."
+    if self.image_size_ is None: raise RuntimeError("RawPixelLocalizer is not fitted yet: call .fit(normal_images) first")
+    x = _check_images(images)
+    if tuple(x.shape[-2:]) != self.image_size_:
+        raise ValueError(f"images are {tuple(x.shape[-2:])}, the localizer was fitted on {self.image_size_}: resize them first")
+    return _gaussian_smooth(self.norm_(_grey(x)).abs(), self.sigma)
+
+# %% ../nbs/06_localize.ipynb #291f3cd6
+@patch
+def image_scores(self:RawPixelLocalizer, maps:Tensor, # (N,H,W) from `anomaly_maps`
+                )->Tensor: # (N,) the maximum of each map
+    "Image scores of raw-pixel maps: their maxima."
+    return maps.flatten(1).amax(1)

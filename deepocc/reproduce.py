@@ -236,7 +236,7 @@ def run_batch(preset:str='cpu', # a preset in presets/
     from concurrent.futures import ThreadPoolExecutor
     root = Path(root) if root else project_root()
     cfg = load_preset(preset, root)
-    nbs = sorted((root/'nbs'/'paper').glob('*.ipynb'))
+    nbs = sorted((root/'nbs'/'paper').glob('*.ipynb'), key=lambda n: (n.stem.startswith('fig'), n.stem))  # tables first: figures cite them
     if only: nbs = [n for n in nbs if any(n.stem.startswith(o) for o in only)]
     if not nbs: raise ValueError(f'no paper notebook matches {only}; have: {[n.stem for n in sorted((root/"nbs"/"paper").glob("*.ipynb"))]}')
     if engine not in ENGINES: raise EngineError(f'unknown engine {engine!r}; valid: {", ".join(ENGINES)}')

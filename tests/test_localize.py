@@ -121,3 +121,43 @@ def test_elpv_synth():
     assert d.test_masks.shape == (len(d.test), 1, 64, 64)
     assert d.test_masks[d.test_labels == 0].sum() == 0 and (d.test_masks[d.test_labels == 1].sum((1, 2, 3)) > 0).all()
     assert abs(d.n_anomalous_test - d.n_normal_test) <= 1
+
+def aligned_cells(n, size=32, seed=0):
+    "Aligned toy cells: a bright frame and two dark busbars at fixed places, on a fine texture."
+    x = textures(n, size, seed) * 0.2 + 0.4
+    x[:, :, :2], x[:, :, -2:], x[:, :, :, :2], x[:, :, :, -2:] = 0.95, 0.95, 0.95, 0.95
+    x[:, :, size // 3], x[:, :, 2 * size // 3] = 0.05, 0.05
+    return (x * 255).round().to(torch.uint8)
+
+def toy_task(aligned):
+    from deepocc.data import OneClassData
+    tr, te = aligned_cells(48), aligned_cells(8, seed=1)
+    bad, masks = te.clone(), torch.zeros(8, 1, 32, 32, dtype=torch.uint8)
+    bad[:, :, 14:19, 5:10], masks[:, :, 14:19, 5:10] = 255, 1
+    return OneClassData('toy', 'cells', tr, torch.cat([te, bad]), torch.tensor([0] * 8 + [1] * 8),
+                        torch.cat([torch.zeros_like(masks), masks]), aligned=aligned)
+
+def test_per_location_statistics_follow_alignment():
+    "Aligned tasks (ELPV, MVTec objects in one pose) get one Gaussian per location; textures and unaligned objects a shared one."
+    from deepocc.data import is_aligned, load_one_class
+    from deepocc.cells import fit_patch_localizer
+    assert is_aligned('elpv', 'mono') and is_aligned('elpv-synth', 'poly') and is_aligned('mvtec', 'bottle')
+    assert not is_aligned('mvtec', 'carpet') and not is_aligned('mvtec', 'screw') and not is_aligned('fmnist', 'trouser')
+    assert load_one_class('elpv', 'mono', size=16).aligned and not load_one_class('digits', 0).aligned
+    for aligned in (True, False):
+        _, loc, _ = fit_patch_localizer(toy_task(aligned), 'cutpaste_3way', 'smoke', patch=8, stride=4, progress=False)
+        assert loc.per_location is aligned and loc.gde.per_location is aligned
+
+def test_normalized_maps_are_cold_on_normal_and_hot_on_the_defect():
+    "Standardized per location, a normal training image's map is near zero everywhere; a planted defect is the hottest region."
+    task = toy_task(True)
+    loc = PatchLocalizer(patch_stats, patch=8, stride=2, per_location=True, sigma=2.0, normalize_maps='standardize').fit(task.train)
+    grid = loc.patch_scores(task.train)
+    assert grid.mean(0).abs().max() < 1e-4 and (grid.std(0) - 1).abs().max() < 1e-3   # by construction, location by location
+    assert grid.abs().median() < 1.0                                                    # and small for a typical normal image
+    maps = loc.anomaly_maps(task.test[8:])
+    m = task.test_masks[8:, 0].bool()
+    for i in range(8): assert maps[i][m[i]].mean() > maps[i][~m[i]].max() * 0.5 and maps[i].flatten().argmax() in m[i].flatten().nonzero()
+    raw = RawPixelLocalizer(sigma=1.0).fit(task.train)
+    rmaps = raw.anomaly_maps(task.test[8:])
+    assert all(m[i].flatten()[rmaps[i].flatten().argmax()] for i in range(8)), 'the raw-pixel baseline finds it too'

@@ -8,7 +8,7 @@ export MALLOC_MMAP_THRESHOLD_ ?= 33554432
 export MALLOC_TRIM_THRESHOLD_ ?= 4294967296
 export MALLOC_TOP_PAD_ ?= 268435456
 
-.PHONY: setup lock test reproduce export readme notebooks clean-nbs docs docs-check lab
+.PHONY: setup lock test test-quick reproduce export readme notebooks clean-nbs docs docs-check lab
 
 setup:
 	@bash tools/setup_env.sh
@@ -20,6 +20,10 @@ lock:
 # the whole test suite: nbdev sync check, every notebook (slow/gpu cells skipped), library tests; one summary line
 test: setup
 	$(VENV)/python -m pytest tests -q -p no:cacheprovider --durations=15
+
+# the loop while working: every test but the wheel, the browser, Ray, JupyterLab and the batch tests (`make test` runs all)
+test-quick: setup
+	$(VENV)/python -m pytest tests -q -p no:cacheprovider --durations=5 -m "not heavy"
 
 # regenerate every table and figure (PRESET=smoke for the seconds-long run)
 reproduce: setup

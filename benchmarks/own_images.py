@@ -11,7 +11,9 @@ and `OneClassDetector('raw_pixels', 'kde')` on the folder, and reports the AUROC
 seconds and the false-alarm rate on the test normals (images the detector never saw) at thresholds calibrated for
 1 %, 5 % and 10 % (`calibration_scores_` with `conformal_threshold`).
 
-    python benchmarks/own_images.py [--half tuning|reported|all] [--seeds 0 1 2] [--variant '{"feature": "pool"}' --name pool]
+    python benchmarks/own_images.py [--half tuning|reported|all] [--seeds 0 1 2] [--max-minutes 25] [--variant '{"feature": "pool"}' --name pool]
+
+Every result is stored in the JSON as it finishes (benchmarks/own_images.json for the defaults) and a rerun skips stored ones.
 """
 import argparse, json, time, warnings
 from pathlib import Path
@@ -77,19 +79,24 @@ def evaluate(folder:Path, params:dict, seed:int)->dict:
     return dict(auroc=auroc, fit_s=round(fit_s, 1), size='x'.join(map(str, det.input_shape_[1:])), **fa)
 
 
-def run(halves=('tuning', 'reported'), seeds=(0, 1, 2), variant=None, name='default', root=Path('/tmp/deepocc_own_images'), raw=True, only=None):
-    rows = []
+def run(halves=('tuning', 'reported'), seeds=(0, 1, 2), variant=None, name='default', root=Path('/tmp/deepocc_own_images'), raw=True,
+        only=None, out=None, max_minutes=0):
+    "Every (task, method, seed) result, each stored in `out` as it finishes; results already in `out` are skipped."
+    res = json.loads(Path(out).read_text()) if out and Path(out).is_file() else dict(rows=[])
+    rows, t0 = res['rows'], time.perf_counter()
+    done = {(r['task'], r['method'], r['seed']) for r in rows}
     for half in halves:
         for task in TASKS[half]:
-            if only and f'{task[0]} {task[1]}' not in only: continue
-            folder = build(task, root)
             label = f'{task[0]} {task[1]}'
-            for s in seeds:
-                r = dict(half=half, task=label, method=name, seed=s, **evaluate(folder, variant or {}, s))
-                rows.append(r); print(json.dumps(r), flush=True)
-            if raw:
-                r = dict(half=half, task=label, method='raw_pixels', seed=0, **evaluate(folder, dict(pretext='raw_pixels', head='kde'), 0))
-                rows.append(r); print(json.dumps(r), flush=True)
+            if only and label not in only: continue
+            todo = [(name, variant or {}, s) for s in seeds] + ([('raw_pixels', dict(pretext='raw_pixels', head='kde'), 0)] if raw else [])
+            for method, params, s in todo:
+                if (label, method, s) in done: continue
+                if max_minutes and time.perf_counter() - t0 > 60 * max_minutes: print('time box reached: rerun to resume'); return rows
+                r = dict(half=half, task=label, method=method, seed=s, **evaluate(build(task, root), params, s))
+                rows.append(r); done.add((label, method, s)); print(json.dumps(r), flush=True)
+                if out: atomic_write_json(out, dict(res, machine=machine_description(), git=git_revision(), threads=torch.get_num_threads(),
+                                                    variant=variant, rows=rows, markdown=table(rows)))
     return rows
 
 
@@ -129,16 +136,12 @@ def main(argv=None):
     a.add_argument('--tasks', nargs='*', default=None, help="only these tasks, e.g. 'elpv poly' 'digits 3' (default: every task of the halves)")
     a.add_argument('--root', default='/tmp/deepocc_own_images', help='where the task folders are written')
     a.add_argument('--out', default=None, help='JSON results (default: benchmarks/own_images.json for the defaults on all tasks)')
+    a.add_argument('--max-minutes', type=float, default=0, help='start no new result after this many minutes (0: no limit); rerun to resume')
     a = a.parse_args(argv)
     halves = ('tuning', 'reported') if a.half == 'all' else (a.half,)
-    t0 = time.perf_counter()
-    rows = run(halves, a.seeds, json.loads(a.variant) if a.variant else None, a.name, Path(a.root), not a.no_raw, a.tasks)
-    md = table(rows)
-    print(md)
-    out = a.out or (str(ROOT/'benchmarks'/'own_images.json') if a.variant is None and a.half == 'all' and not a.tasks else None)
-    if out:
-        atomic_write_json(out, dict(machine=machine_description(), git=git_revision(), threads=torch.get_num_threads(),
-                                    seeds=a.seeds, variant=a.variant, seconds=round(time.perf_counter() - t0), rows=rows, markdown=md))
+    out = a.out or (str(ROOT/'benchmarks'/'own_images.json') if a.variant is None else None)
+    rows = run(halves, a.seeds, json.loads(a.variant) if a.variant else None, a.name, Path(a.root), not a.no_raw, a.tasks, out, a.max_minutes)
+    print(table(rows))
     return rows
 
 

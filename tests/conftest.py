@@ -1,4 +1,4 @@
-import os, shutil, sys
+import os, re, shutil, sys
 from pathlib import Path
 import pytest
 
@@ -22,3 +22,23 @@ def smoke_root(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp('proj'))
     res = run_batch('smoke', root=root)
     return root, res
+
+# `make test-quick` (pytest -m "not heavy"): everything but the wheel, the browser, Ray, JupyterLab and the batch tests
+HEAVY_FIXTURES = {'smoke_root', 'site', 'browser'}   # the whole smoke batch, the docs site in Chromium
+HEAVY_FILES = {'test_wheel.py', 'test_lab.py'}                  # a fresh venv with the wheel; JupyterLab
+HEAVY_NAMES = re.compile(r'(^|_)(ray|killed|grace_period|committed_cpu_tables)(_|$)')   # Ray, killed runs, batches
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'heavy: a wheel, browser, Ray, JupyterLab or batch test (left out by `make test-quick`)')
+
+def pytest_collection_modifyitems(items):
+    for it in items:
+        if HEAVY_FIXTURES & set(it.fixturenames) or it.path.name in HEAVY_FILES or HEAVY_NAMES.search(it.name):
+            it.add_marker(pytest.mark.heavy)
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter):
+    "One line under the slowest tests: the total of the slowest five phases, so a regression shows at a glance."
+    durs = sorted((r.duration for rs in terminalreporter.stats.values() for r in rs if getattr(r, 'duration', None) is not None
+                   and getattr(r, 'when', None) in ('setup', 'call', 'teardown')), reverse=True)
+    if durs: terminalreporter.write_line(f'slowest 5 total: {sum(durs[:5]):.1f} s (of {sum(durs):.0f} s in all phases)')

@@ -26,7 +26,7 @@ def smoke_root(tmp_path_factory):
 # `make test-quick` (pytest -m "not heavy"): everything but the wheel, the browser, Ray, JupyterLab and the batch tests
 HEAVY_FIXTURES = {'smoke_root', 'site', 'browser'}   # the whole smoke batch, the docs site in Chromium
 HEAVY_FILES = {'test_wheel.py', 'test_lab.py'}                  # a fresh venv with the wheel; JupyterLab
-HEAVY_NAMES = re.compile(r'(^|_)(ray|killed|grace_period|committed_cpu_tables)(_|$)')   # Ray, killed runs, batches
+HEAVY_NAMES = re.compile(r'(^|_)(ray|killed|grace_period|committed_cpu_tables|wrong_address|local_workers)(_|$)')   # Ray, killed runs, worker processes, batches
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'heavy: a wheel, browser, Ray, JupyterLab or batch test (left out by `make test-quick`)')

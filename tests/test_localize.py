@@ -158,6 +158,7 @@ def test_normalized_maps_are_cold_on_normal_and_hot_on_the_defect():
     maps = loc.anomaly_maps(task.test[8:])
     m = task.test_masks[8:, 0].bool()
     assert all(m[i].flatten()[maps[i].flatten().argmax()] for i in range(8)), 'each defect holds its map maximum'
+    assert all(maps[i][m[i]].mean() > 0.5 * maps[i][~m[i]].max() for i in range(8)), 'and is hot as a whole'
     raw = RawPixelLocalizer(sigma=1.0).fit(task.train)
     rmaps = raw.anomaly_maps(task.test[8:])
     assert all(m[i].flatten()[rmaps[i].flatten().argmax()] for i in range(8)), 'the raw-pixel baseline finds it too'

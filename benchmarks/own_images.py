@@ -76,7 +76,8 @@ def evaluate(folder:Path, params:dict, seed:int)->dict:
     auroc = image_auroc(np.r_[np.zeros(len(sn)), np.ones(len(sa))], np.r_[sn, sa])
     cal = det.calibration_scores_
     fa = {f'fa{int(r * 100)}': float(100 * np.mean(sn > conformal_threshold(cal, r))) for r in RATES} if cal is not None else {}
-    return dict(auroc=auroc, fit_s=round(fit_s, 1), size='x'.join(map(str, det.input_shape_[1:])), **fa)
+    ips = round(float(det.history_.images_per_s)) if det.history_ is not None and len(det.history_) else None  # training images/s
+    return dict(auroc=auroc, fit_s=round(fit_s, 1), images_per_s=ips, size='x'.join(map(str, det.input_shape_[1:])), **fa)
 
 
 def run(halves=('tuning', 'reported'), seeds=(0, 1, 2), variant=None, name='default', root=Path('/tmp/deepocc_own_images'), raw=True,
@@ -102,8 +103,8 @@ def run(halves=('tuning', 'reported'), seeds=(0, 1, 2), variant=None, name='defa
 
 def table(rows)->str:
     "Markdown: per task, the detector's AUROC per seed, mean ± std, raw-pixel KDE, fit s, false alarms; then half means."
-    out = ['| half | task | method | AUROC per seed | mean ± std | raw-pixel KDE | Δ vs raw | fit s (mean) | false alarms at 1 / 5 / 10 % |',
-           '|' + ' --- |' * 9]
+    out = ['| half | task | method | AUROC per seed | mean ± std | raw-pixel KDE | Δ vs raw | fit s (mean) | training images/s | false alarms at 1 / 5 / 10 % |',
+           '|' + ' --- |' * 10]
     by = {}
     for r in rows: by.setdefault((r['half'], r['task'], r['method']), []).append(r)
     halves = {}
@@ -114,9 +115,10 @@ def table(rows)->str:
         fa = ' / '.join(f"{np.mean([r[k] for r in rs]):.1f}" for k in ('fa1', 'fa5', 'fa10')) if 'fa5' in rs[0] else '–'
         d = mu - raw['auroc'] if raw else float('nan')
         halves.setdefault((half, m), []).append((mu, raw.get('auroc', float('nan')), sd, [r.get('fa5', np.nan) for r in rs]))
+        ips = f"{np.mean([r['images_per_s'] for r in rs]):,.0f}" if all(r.get('images_per_s') for r in rs) else '–'
         per_seed = ', '.join(f"{r['auroc']:.1f}" for r in rs)
         out.append(f"| {half} | {task} | {m} | {per_seed} | {mu:.1f} ± {sd:.1f} | "
-                   f"{raw.get('auroc', float('nan')):.1f} | {d:+.1f} | {np.mean([r['fit_s'] for r in rs]):.0f} (raw {raw.get('fit_s', 0):.0f}) | {fa} |")
+                   f"{raw.get('auroc', float('nan')):.1f} | {d:+.1f} | {np.mean([r['fit_s'] for r in rs]):.0f} (raw {raw.get('fit_s', 0):.0f}) | {ips} | {fa} |")
     out.append('')
     for (half, m), v in halves.items():
         mu, raw = np.mean([a for a, *_ in v]), np.mean([b for _, b, *_ in v])

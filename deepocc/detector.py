@@ -21,8 +21,8 @@ from .pretext import PRETEXTS, ContrastiveDA, make_pretext, model_config, train_
 from .heads import HEADS, make_head, rotation_builtin_score
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'DEFAULT_MIN_STEPS', 'FEATURES', 'DEFAULT_NORMALIZE_MAPS', 'FUSED_PIXELS', 'AUTO_SIZE_CAP',
-           'MIN_CALIBRATION', 'as_image_batch', 'random_crops', 'OneClassDetector', 'auto_image_size',
+__all__ = ['FORMAT_VERSION', 'DEFAULT_MIN_STEPS', 'FEATURES', 'DEFAULT_NORMALIZE_MAPS', 'FUSED_PIXELS', 'FUSED_PIXEL_WEIGHT',
+           'AUTO_SIZE_CAP', 'MIN_CALIBRATION', 'as_image_batch', 'random_crops', 'OneClassDetector', 'auto_image_size',
            'calibration_split', 'conformal_threshold']
 
 # %% ../nbs/05_detector.ipynb #2b0d28af
@@ -203,6 +203,7 @@ _SQUARE_PRETEXTS = ('rotation', 'contrastive_da')
 FEATURES = ('pool', 'embed', 'pool+pixels') # what the head reads
 DEFAULT_NORMALIZE_MAPS = 'standardize' # patch maps standardized per location by the normal training images' maps (see 06_localize)
 FUSED_PIXELS = 32 # 'pool+pixels': the pixel block is the image at most FUSED_PIXELS px a side, each block L2-normalized and scaled by its spread over the fitting images
+FUSED_PIXEL_WEIGHT = 3 # 'pool+pixels': the pixel block's spread relative to the learned block's (chosen on the tuning half of benchmarks/own_images.py)
 AUTO_SIZE_CAP = 64 # `image_size=None`: the largest side chosen from the data (the cpu preset's sizes are 32 and 64)
 
 class OneClassDetector(OutlierMixin, BaseEstimator):
@@ -430,8 +431,9 @@ def _features(self:OneClassDetector, x:torch.Tensor)->torch.Tensor:
     f = F.normalize(self.pretext_.features(x, 'pool').float().cpu(), dim=1)
     small = x if max(x.shape[-2:]) <= FUSED_PIXELS else _resize_uint8(x, (FUSED_PIXELS, FUSED_PIXELS))
     p = F.normalize(small.flatten(1).float(), dim=1)
-    if getattr(self, 'block_scale_', None) is None:  # in `fit`: each block's spread over the fitting images, so both have an equal say
-        self.block_scale_ = [float(b.var(0).sum().sqrt().clamp_min(1e-6)) for b in (f, p)]
+    if getattr(self, 'block_scale_', None) is None:  # in `fit`: each block's spread over the fitting images; pixels weigh FUSED_PIXEL_WEIGHT times more
+        sf, sp = (float(b.var(0).sum().sqrt().clamp_min(1e-6)) for b in (f, p))
+        self.block_scale_ = [sf, sp / FUSED_PIXEL_WEIGHT]
     return torch.cat([f / self.block_scale_[0], p / self.block_scale_[1]], 1)
 
 # %% ../nbs/05_detector.ipynb #1359fc35

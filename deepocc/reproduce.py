@@ -15,7 +15,7 @@ from .engines import ENGINES, EngineError, make_engine, run_cells
 
 # %% auto #0
 __all__ = ['PAPER_METHOD', 'ENGINE_PARAMS', 'paper_results', 'paper_value', 'render_table', 'write_table', 'project_root',
-           'load_preset', 'run_notebook', 'run_batch', 'main']
+           'load_preset', 'run_notebook', 'run_notebook_here', 'run_batch', 'main']
 
 # %% ../nbs/12_reproduce.ipynb #e2431e1f
 PAPER_METHOD = {  # our (method, head) -> the papers' (method, head)
@@ -160,6 +160,12 @@ class _PrefixedLines:
     def flush(self): (self.out or sys.stdout).flush()
 
 # %% ../nbs/12_reproduce.ipynb #bceb3e5b
+def _check_parameters(nb:Path, parameters:dict):
+    "Refuse parameters the notebook's `parameters` cell does not define."
+    import papermill as pm
+    unknown = sorted(set(parameters) - set(pm.inspect_notebook(str(nb))))
+    if unknown: raise ValueError(f'{nb.name}: unknown parameters {unknown}; it takes {sorted(pm.inspect_notebook(str(nb)))}')
+
 def run_notebook(nb:Path, # a paper notebook
                  out_nb:Path, # where papermill writes the executed copy
                  parameters:dict, # injected after the `parameters` cell
@@ -169,13 +175,44 @@ def run_notebook(nb:Path, # a paper notebook
     import papermill as pm
     t0 = time.time()
     try:
-        known = set(pm.inspect_notebook(str(nb)))
-        unknown = sorted(set(parameters) - known)
-        if unknown: raise ValueError(f'{nb.name}: unknown parameters {unknown}; it takes {sorted(known)}')
+        _check_parameters(nb, parameters)
         out_nb.parent.mkdir(parents=True, exist_ok=True)
         pm.execute_notebook(str(nb), str(out_nb), parameters=parameters, cwd=str(nb.parent), kernel_name='python3',
                             progress_bar=False, log_output=False,
                             stdout_file=_PrefixedLines(f'    [{nb.stem}] ') if echo else None)
+        return dict(notebook=nb.stem, ok=True, seconds=round(time.time() - t0, 1), output=str(out_nb))
+    except Exception as e:
+        return dict(notebook=nb.stem, ok=False, seconds=round(time.time() - t0, 1), output=str(out_nb),
+                    error=f'{type(e).__name__}: {str(e)[-2000:]}')
+
+# %% ../nbs/12_reproduce.ipynb #8ab8a273
+def _injected_cell(parameters:dict):
+    "papermill's `injected-parameters` cell for `parameters`, as an execnb cell."
+    from execnb.nbio import mk_cell
+    from papermill.translators import translate_parameters
+    return mk_cell(translate_parameters('python', 'python', parameters, 'Parameters'), metadata={'tags': ['injected-parameters']})
+
+# %% ../nbs/12_reproduce.ipynb #761d0a7c
+def run_notebook_here(nb:Path, # a paper notebook
+                      out_nb:Path, # where the executed copy is written
+                      parameters:dict, # set in a cell after the `parameters` cell
+                      echo:bool=True, # echo the notebook's printed lines, prefixed with its name
+                     )->dict:
+    "Execute one parameterized notebook in this process with execnb; return its status and time, as `run_notebook` does."
+    from execnb.nbio import read_nb, write_nb
+    from execnb.shell import CaptureShell
+    from fastcore.xtras import working_directory
+    t0, out = time.time(), _PrefixedLines(f'    [{nb.stem}] ')
+    def show(c): [out.write(''.join(o.get('text', ''))) for o in c.get('outputs', []) if echo and o.get('name') == 'stdout']
+    try:
+        _check_parameters(nb, parameters)
+        book = read_nb(nb)
+        book.cells = [c for c in book.cells if 'injected-parameters' not in c.metadata.get('tags', [])]  # a previous run's, as papermill does
+        at = next(i for i, c in enumerate(book.cells) if 'parameters' in c.metadata.get('tags', []))
+        book.cells.insert(at + 1, _injected_cell(parameters))
+        with working_directory(nb.parent): CaptureShell().run_all(book, exc_stop=True, postproc=show)
+        out_nb.parent.mkdir(parents=True, exist_ok=True)
+        write_nb(book, out_nb)
         return dict(notebook=nb.stem, ok=True, seconds=round(time.time() - t0, 1), output=str(out_nb))
     except Exception as e:
         return dict(notebook=nb.stem, ok=False, seconds=round(time.time() - t0, 1), output=str(out_nb),
@@ -231,6 +268,7 @@ def run_batch(preset:str='cpu', # a preset in presets/
               grace_minutes:float=10, # cells still running this long after the stop are stopped, leaving no record
               plan:bool=False, # compute nothing, write no record, table or notebook: print what is current, stale or missing and the time left
               into_nbs:bool=False, # also write each executed notebook over its source in nbs/paper (committed with outputs)
+              in_process:bool=False, # run the notebooks in this process with execnb (`run_notebook_here`), one at a time
              )->list:
     "Run the paper notebooks of `preset` with papermill; their cells run on `engine`; records resume, tables are written atomically."
     from concurrent.futures import ThreadPoolExecutor
@@ -240,6 +278,7 @@ def run_batch(preset:str='cpu', # a preset in presets/
     if only: nbs = [n for n in nbs if any(n.stem.startswith(o) for o in only)]
     if not nbs: raise ValueError(f'no paper notebook matches {only}; have: {[n.stem for n in sorted((root/"nbs"/"paper").glob("*.ipynb"))]}')
     if engine not in ENGINES: raise EngineError(f'unknown engine {engine!r}; valid: {", ".join(ENGINES)}')
+    if in_process and jobs > 1: raise ValueError('--in-process runs one notebook at a time: leave out --jobs')
     if max_minutes < 0 or grace_minutes < 0: raise ValueError('--max-minutes and --grace-minutes must be ≥ 0')
     if engine == 'ray' and not (render_only or plan): make_engine('ray', address=address or 'auto').connect()  # fail here, naming the address
     t0 = time.time()
@@ -278,7 +317,7 @@ def run_batch(preset:str='cpu', # a preset in presets/
         n0 = len(_read_status(status_file))
         print(f"  start  {nb.stem}{' (render only: past the stop time)' if ro and not (render_only or plan) else ''}", flush=True)
         out_nb = (work if plan else run_dir)/'notebooks'/nb.name
-        r = run_notebook(nb, out_nb, params(nb, ro), echo=not plan)
+        r = (run_notebook_here if in_process else run_notebook)(nb, out_nb, params(nb, ro), echo=not plan)
         r['status'], r['rendered_only'] = _read_status(status_file)[n0:], ro
         if r['ok'] and not plan:
             _tidy(out_nb, into_nbs)
@@ -337,6 +376,8 @@ def _parser():
     ap.add_argument('--plan', '--dry-run', action='store_true',
                     help='compute nothing and write no record, table or notebook: print per notebook the cells current, stale (and why) '
                          'or missing, and the time left (kept in runs/PRESET/status.json for the next sitting\'s estimates)')
+    ap.add_argument('--in-process', action='store_true',
+                    help='run the notebooks in this process with execnb instead of a papermill kernel each (seconds faster per notebook; no --jobs)')
     ap.add_argument('--into-nbs', action='store_true',
                     help='also write each executed notebook over its source in nbs/paper/, outputs included (how the cpu tables are committed)')
     return ap
@@ -349,7 +390,7 @@ def main(argv:list|None=None):
     if a.plan and a.render_only: ap.error('--plan computes and writes nothing; --render-only writes the tables: choose one')
     try: res = run_batch(a.preset, a.only, a.jobs, a.seeds, engine=a.engine, workers=a.workers, threads=a.threads,
                          address=a.address, render_only=a.render_only, max_minutes=a.max_minutes, grace_minutes=a.grace_minutes,
-                         plan=a.plan, into_nbs=a.into_nbs)
+                         plan=a.plan, into_nbs=a.into_nbs, in_process=a.in_process)
     except (EngineError, ValueError, FileNotFoundError) as e:
         print(f'deepocc-reproduce: error: {e}', file=sys.stderr); sys.exit(2)
     sys.exit(0 if all(r['ok'] for r in res) else 1)

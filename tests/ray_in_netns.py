@@ -110,11 +110,11 @@ def test_ray_smoke_grid_equals_local(ray_cluster, tmp_path):
         local_dir = Path(os.environ['DEEPOCC_LOCAL_SMOKE_RECORDS'])
     else:
         local_root = copy_project(tmp_path/'local')
-        res = run_batch('smoke', only=['table1'], root=local_root)
+        res = run_batch('smoke', only=['table1'], root=local_root, in_process=True)
         assert res and all(r['ok'] for r in res), res
         local_dir = local_root/'runs'/'smoke'/'records'
     root = copy_project(tmp_path/'ray')
-    r = subprocess.run([str(BIN/'deepocc-reproduce'), '--preset', 'smoke', '--engine', 'ray', '--address', ray_cluster.address,
+    r = subprocess.run([str(BIN/'deepocc-reproduce'), '--in-process', '--preset', 'smoke', '--engine', 'ray', '--address', ray_cluster.address,
                         '--only', 'table1'], cwd=root, capture_output=True, text=True, timeout=900,
                        env={**os.environ, 'RAY_USAGE_STATS_ENABLED': '0'})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

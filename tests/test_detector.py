@@ -10,7 +10,7 @@ from PIL import Image
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from deepocc.data import load_one_class, available
-from deepocc.detector import OneClassDetector, DEFAULT_MIN_STEPS, FORMAT_VERSION, as_image_batch
+from deepocc.detector import OneClassDetector, DEFAULT_MIN_STEPS, FORMAT_VERSION, as_image_batch, FUSED_PIXEL_WEIGHT
 from deepocc.pretext import PRETEXTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -414,13 +414,14 @@ def test_every_runtime_import_is_a_runtime_requirement():
     assert not missing, f'imported by deepocc but not in settings.ini requirements: {missing}'
     assert not top & set(OPTIONAL), 'optional packages must be imported where they are used, not at module level'
 
-def test_fused_feature_blocks_have_an_equal_say(digits, tmp_path):
-    "'pool+pixels' (the default): each block scaled by its spread over the fitting images, kept in the file; a file without it is refused."
+def test_fused_feature_blocks_weigh_as_set(digits, tmp_path):
+    "'pool+pixels' (the default): the network block has spread 1 over the fitting images, the pixel block FUSED_PIXEL_WEIGHT; kept in the file; a file without it is refused."
     det = OneClassDetector(image_size=16, calibration=0, **SMOKE).fit(digits.train)
     assert det.feature == 'pool+pixels' and len(det.block_scale_) == 2
     f = det.features(digits.train)
     n_pool = f.shape[1] - 16 * 16
-    for block in (f[:, :n_pool], f[:, n_pool:]): assert abs(float(block.var(0).sum()) - 1) < 1e-3
+    spread = [float(b.var(0).sum().sqrt()) for b in (f[:, :n_pool], f[:, n_pool:])]
+    assert abs(spread[0] - 1) < 1e-3 and abs(spread[1] - FUSED_PIXEL_WEIGHT) < 1e-3 * FUSED_PIXEL_WEIGHT, spread
     det.save(tmp_path/'d.pt'); assert OneClassDetector.load(tmp_path/'d.pt').block_scale_ == det.block_scale_
     st = torch.load(tmp_path/'d.pt', weights_only=True)
     meta = json.loads(st['meta']); meta.pop('block_scale'); st['meta'] = json.dumps(meta); torch.save(st, tmp_path/'old.pt')

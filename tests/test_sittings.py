@@ -80,7 +80,7 @@ def test_time_boxed_sitting_then_resume(smoke_root, tmp_path):
     "A sitting stopped part-way renders every table with dashes; the next run completes it and equals an uninterrupted run."
     ref_root, _ = smoke_root
     root = copy_project(tmp_path)
-    r = subprocess.run([str(BIN/'deepocc-reproduce'), '--preset', 'smoke', '--max-minutes', '0.4', '--grace-minutes', '0'],
+    r = subprocess.run([str(BIN/'deepocc-reproduce'), '--in-process', '--preset', 'smoke', '--max-minutes', '0.05', '--grace-minutes', '0'],
                        cwd=root, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     last = [l for l in r.stdout.splitlines() if 'cells done' in l][-1]
@@ -96,10 +96,10 @@ def test_time_boxed_sitting_then_resume(smoke_root, tmp_path):
     assert not list((root/'runs'/'smoke'/'records').glob('*.tmp*')), 'no temporary file left'
     # the notebooks with records (fig_heatmaps has none: it retrains its figure's model on every computing run)
     with_records = ['--only', 'fig_uniformity', 'table']
-    r2 = subprocess.run([str(BIN/'deepocc-reproduce'), '--preset', 'smoke', *with_records], cwd=root, capture_output=True, text=True, timeout=900)
+    r2 = subprocess.run([str(BIN/'deepocc-reproduce'), '--in-process', '--preset', 'smoke', *with_records], cwd=root, capture_output=True, text=True, timeout=900)
     assert r2.returncode == 0, r2.stdout[-3000:] + r2.stderr[-3000:]
     assert f'{m} of {m} cells done' in r2.stdout, r2.stdout[-2000:]
     assert _numbers(fig) == _numbers(ref_root/'runs'/'smoke'/'figures'), 'the resumed batch renders the uninterrupted numbers'
     assert not any('Partial:' in p.read_text() for p in fig.glob('table*.md'))
-    plan = subprocess.run([str(BIN/'deepocc-reproduce'), '--preset', 'smoke', '--plan', *with_records], cwd=root, capture_output=True, text=True, timeout=900)
+    plan = subprocess.run([str(BIN/'deepocc-reproduce'), '--in-process', '--preset', 'smoke', '--plan', *with_records], cwd=root, capture_output=True, text=True, timeout=900)
     assert plan.returncode == 0 and f'total: {m} of {m} cells current' in plan.stdout, plan.stdout[-2000:]

@@ -8,8 +8,12 @@ import functools, os, time
 from dataclasses import dataclass, field, asdict, replace
 import torch
 import torch.nn.functional as F
-from .data import load_one_class, subset
+from .data import load_one_class, subset, elpv_synth_one_class
 from .records import RECORD_KEYS, COMPUTE_MODULES, source_hash, environment, make_record
+from .detector import OneClassDetector
+from .heads import make_head, rotation_builtin_score
+from .metrics import image_auroc, pixel_auroc, hot_pixel_fraction, structure_mask, uniformity as _uniformity  # `uniformity` is a parameter below
+from .localize import gradcam_maps, MapStandardizer, RawPixelLocalizer
 
 # %% auto #0
 __all__ = ['evaluate_method', 'fit_patch_localizer', 'real_defect_metrics', 'evaluate_localization', 'load_task',
@@ -32,9 +36,6 @@ def evaluate_method(data, # a `OneClassData` task
                     **overrides, # passed to `OneClassDetector`
                    )->dict: # head -> {'auroc', 'train_s', 'images_per_s', ...}
     "Train `method` once on `data.train`, then score `data.test` with every head; AUROC in percent."
-    from deepocc.detector import OneClassDetector
-    from deepocc.heads import make_head, rotation_builtin_score
-    from deepocc.metrics import image_auroc
     t0 = time.time()
     first = next((h for h in heads if h != 'builtin'), 'builtin')
     det = OneClassDetector(method, first, feature, preset, seed=seed, **{**_paper_protocol(data), **overrides}).fit(data.train)
@@ -51,7 +52,6 @@ def evaluate_method(data, # a `OneClassData` task
         out[h] = dict(auroc=image_auroc(data.test_labels.numpy(), s), train_s=round(train_s, 1),
                       head_s=round(time.time() - t1, 2), images_per_s=ips, n_train=len(data.train), n_test=len(data.test))
     if uniformity:
-        from deepocc.metrics import uniformity as _uniformity
         z = det.pretext_.features(data.test[data.test_labels == 0], 'embed')
         for h in out: out[h]['uniformity'] = _uniformity(z)
     return out
@@ -69,7 +69,6 @@ def fit_patch_localizer(data, # a `OneClassData` task
                         **overrides, # passed to `OneClassDetector`
                        )->tuple: # (detector, fitted PatchLocalizer, training seconds)
     "Train a patch-level model on normal crops and fit a `PatchLocalizer` on the normal training images."
-    from deepocc.detector import OneClassDetector
     t0 = time.time()
     crop = min(train_crop or 2 * patch, *data.size)
     det = OneClassDetector(method, 'gde', 'pool', preset, seed=seed, train_crop=crop, **{**_paper_protocol(data), **overrides}).fit(data.train)
@@ -88,8 +87,6 @@ class _Route:
 # %% ../nbs/10_cells.ipynb #e40f281b
 def _fit_route(data, method, preset, seed, route, patch, stride, train_crop, per_location, normalize_maps, **overrides)->_Route:
     "Fit one localization route on the task's normal training images."
-    from deepocc.detector import OneClassDetector
-    from deepocc.localize import gradcam_maps, MapStandardizer, RawPixelLocalizer
     t0 = time.time()
     if route == 'patch':
         det, loc, _ = fit_patch_localizer(data, method, preset, seed, patch, stride, train_crop, per_location, normalize_maps, **overrides)
@@ -108,7 +105,6 @@ def real_defect_metrics(category:str, # ELPV module type: 'mono' or 'poly'
                         model_scores=None, # images -> image-level scores of the same model; None: no image-level number
                        )->dict: # AUROCs and shares in percent
     "Mask-free numbers on ELPV's real cracks: map-max AUROC (cracked vs normal test cells) and where normal maps are hot."
-    from deepocc.metrics import image_auroc, hot_pixel_fraction
     real = load_one_class('elpv', category, size=size, defect_probability=1.0)
     m, y = maps(real.test), real.test_labels.numpy()
     band = _structure_band(category)
@@ -120,7 +116,6 @@ def real_defect_metrics(category:str, # ELPV module type: 'mono' or 'poly'
 @functools.lru_cache(maxsize=2)
 def _structure_band(category:str):
     "The structure band of one ELPV module type at 300 px: border, busbars and cut corners, widened by 3 px."
-    from deepocc.metrics import structure_mask
     return structure_mask(load_one_class('elpv', category).train, within=3)
 
 # %% ../nbs/10_cells.ipynb #55e687ac
@@ -137,7 +132,6 @@ def evaluate_localization(data, # a `OneClassData` task with pixel masks
                           **overrides, # passed to `OneClassDetector`
                          )->dict: # pixel_auroc, auroc (image level), seconds, sizes (and real-defect numbers on elpv-synth)
     "Pixel AUROC of the heatmaps and the image AUROC of the same route, in percent."
-    from deepocc.metrics import image_auroc, pixel_auroc
     if data.test_masks is None: raise ValueError(f'{data.name}/{data.category} has no pixel masks: pixel AUROC needs them')
     if route not in LOCALIZATION_ROUTES: raise ValueError(f"unknown localization route {route!r}; valid: {', '.join(LOCALIZATION_ROUTES)}")
     if (route == 'raw_pixels') != (method == 'raw_pixels'): raise ValueError("route='raw_pixels' goes with method='raw_pixels', and only it")
@@ -164,7 +158,6 @@ def load_task(dataset:str, # a dataset name, or 'elpv-synth' (ELPV cells with pl
 def _full_task(dataset, category, image_size, seed):
     "Loaded once per process: a worker that runs several cells of one task (methods, seeds) reads it once."
     if dataset == 'elpv-synth':
-        from deepocc.data import elpv_synth_one_class
         return elpv_synth_one_class(category, size=image_size or 128, seed=seed)
     return load_one_class(dataset, category, **({'size': image_size} if image_size else {}))
 
@@ -216,7 +209,6 @@ def _train_crop(cell):
 
 def resolved_config(cell:ExperimentCell)->dict:
     "The model and training settings the cell trains with (empty for raw pixels)."
-    from deepocc.detector import OneClassDetector
     if cell.method == 'raw_pixels': return {}
     head = 'gde' if cell.kind == 'localization' else next((h for h in cell.heads if h != 'builtin'), 'builtin')
     patch_route = cell.kind == 'localization' and cell.options.get('route', 'patch') == 'patch'

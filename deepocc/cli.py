@@ -8,6 +8,10 @@ import argparse, csv, sys, time, warnings
 from pathlib import Path
 import numpy as np
 from tqdm import tqdm
+import deepocc
+from .data import ImageReadError, atomic_write
+from .detector import OneClassDetector, _folder_files, _image_items
+from .plots import heatmap_overlay
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'DEFAULT_NORMALIZE_MAPS', 'CLIError', 'cli_spelling', 'cmd_fit', 'cmd_score',
@@ -36,7 +40,6 @@ def cli_spelling(message:str)->str:
 
 def _image_files(paths:list, what:str='image folder or file')->list:
     "The image files named by `paths`: folders (their image files) and files, in order; a usage error for a missing path."
-    from deepocc.detector import _folder_files
     files = []
     for s in paths:
         p = Path(s)
@@ -49,8 +52,6 @@ def _image_files(paths:list, what:str='image folder or file')->list:
 
 def _read_images(paths:list, on_error:str, quiet:bool)->tuple:
     "The images of folders and files at their own sizes: (list of uint8 (C,H,W), their paths, [(path, reason)] left out)."
-    from deepocc.detector import _image_items
-    from deepocc.data import ImageReadError
     files = _image_files(paths)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
@@ -70,7 +71,6 @@ def _image_size(s:str|None):
 
 def _load_detector(path:str):
     "A saved detector, or a one-line error."
-    from deepocc.detector import OneClassDetector
     p = Path(path)
     if not p.is_file(): raise CLIError(f"model file {p} does not exist", EXIT_USAGE)
     try: return OneClassDetector.load(p)
@@ -80,7 +80,6 @@ def _load_detector(path:str):
 def cmd_fit(a:argparse.Namespace)->int:
     "`deepocc fit DIR|FILE... -o MODEL`: train a detector on normal images and save it."
     import torch
-    from deepocc.detector import OneClassDetector
     if a.threads: torch.set_num_threads(a.threads)
     items, names, _ = _read_images(a.inputs, a.on_error, a.quiet)
     budget = {k: v for k, v in (('steps', a.steps), ('epochs', a.epochs)) if v}
@@ -108,7 +107,6 @@ def _batches(n:int, size:int, quiet:bool, desc:str):
 
 def cmd_score(a:argparse.Namespace)->int:
     "`deepocc score MODEL DIR|FILE... -o scores.csv`: one row per image file: path, anomaly score, prediction."
-    from deepocc.data import atomic_write
     det = _load_detector(a.model)
     items, names, skipped = _read_images(a.inputs, a.on_error, a.quiet)
     scores = np.concatenate([det.anomaly_score(items[i:i+a.batch_size]) for i in _batches(len(items), a.batch_size, a.quiet, 'scoring')])
@@ -127,8 +125,6 @@ def cmd_heatmap(a:argparse.Namespace)->int:
     "`deepocc heatmap MODEL DIR|FILE... -o OUT/`: one PNG per image, its anomaly map over it in colour, at the image's own size."
     import torch, torch.nn.functional as F
     from PIL import Image
-    from deepocc.data import atomic_write
-    from deepocc.plots import heatmap_overlay
     det = _load_detector(a.model)
     items, names, _ = _read_images(a.inputs, a.on_error, a.quiet)
     maps = []
@@ -155,7 +151,6 @@ training failed); 2 the command line is wrong (unknown option, missing folder or
 
 def build_parser()->argparse.ArgumentParser:
     "The `deepocc` command line: fit, score, heatmap."
-    import deepocc
     p = argparse.ArgumentParser('deepocc', description='One-class anomaly detection on folders of images (deepocc).', epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--version', action='version', version=f'deepocc {deepocc.__version__}')

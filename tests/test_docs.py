@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM, CHROMEDRIVER = Path('/usr/bin/chromium'), Path('/usr/bin/chromedriver')
 SHOTS = ROOT/'_site_screenshots'
-LIBRARY_SHOT = 'api/05_detector/'  # the library page whose screenshot is saved
+LIBRARY_SHOT = 'api/06_detector/'  # the library page whose screenshot is saved
 
 def _missing():
     "Why the browser test cannot run here, or None."
@@ -153,7 +153,7 @@ def test_docs_site_in_browser(site, browser, tmp_path):
             figs = [src for src, w in images if '/figures/' in src and w > 0]
             if not figs: problems.append('home: no figure image shown')
             _screenshot(browser, 'home.png', [tmp_path, SHOTS])
-        if page == LIBRARY_SHOT: _screenshot(browser, 'library_05_detector.png', [tmp_path, SHOTS])
+        if page == LIBRARY_SHOT: _screenshot(browser, 'library_06_detector.png', [tmp_path, SHOTS])
         if page == '':  # the tutorial is in the site's navigation
             nav = browser.execute_script("return Array.from(document.querySelectorAll('nav a[href]')).map(a => a.href)")
             if not any('/tutorials/folder_to_heatmaps/' in h for h in nav): problems.append('home: the tutorial is not in the navigation')
@@ -177,7 +177,7 @@ def test_docs_site_in_browser(site, browser, tmp_path):
             if html.unescape(urllib.request.unquote(frag)) not in {html.unescape(i) for i in ids}:
                 problems.append(f'{page or "home"}: link {href}: no element with id {frag!r}')
     assert not problems, '\n'.join(problems)
-    for shot in ('home.png', 'library_05_detector.png', 'paper_table1.png', 'paper_fig_heatmaps.png'):
+    for shot in ('home.png', 'library_06_detector.png', 'paper_table1.png', 'paper_fig_heatmaps.png'):
         assert (SHOTS/shot).stat().st_size > 10_000, shot
     print(f'\ndocs: built in {build_s:.1f} s; {len(pages)} pages and {len(links)} internal links checked in '
           f'{time.time() - t0:.1f} s; screenshots in {SHOTS}')

@@ -24,7 +24,7 @@ def test_make_lab_serves_the_notebooks_on_loopback_only(tmp_path):
             except OSError: time.sleep(1)
         assert listing is not None, 'JupyterLab did not answer on 127.0.0.1 within 120 s'
         names = {c['name'] for c in listing['content']}
-        assert {'00_data.ipynb', '05_detector.ipynb', 'index.ipynb', 'paper', 'tutorials'} <= names, names
+        assert {'00_data.ipynb', '06_detector.ipynb', 'index.ipynb', 'paper', 'tutorials'} <= names, names
         with urllib.request.urlopen(f'http://127.0.0.1:{port}/api/contents/paper?token={token}', timeout=10) as r:
             assert 'table1_semantic.ipynb' in {c['name'] for c in json.load(r)['content']}
         with urllib.request.urlopen(f'http://127.0.0.1:{port}/lab?token={token}', timeout=10) as r:

@@ -16,12 +16,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'FMNIST_CLASSES', 'CIFAR10_CLASSES', 'CIFAR100_SUPERCLASSES', 'CIFAR20_CLASSES',
            'CIFAR100_FINE_CLASSES', 'CIFAR100_COARSE_OF_FINE', 'CATDOG_CLASSES', 'MVTEC_TEXTURES', 'MVTEC_OBJECTS',
-           'MVTEC_CLASSES', 'MVTEC_ALIGNED', 'ELPV_CLASSES', 'DIGITS_CLASSES', 'DATASETS', 'DataNotFoundError',
-           'ImageReadError', 'OneClassData', 'subset', 'to_float', 'atomic_write', 'atomic_write_text',
-           'atomic_write_json', 'pil_to_tensor', 'read_image', 'read_images', 'read_idx', 'fmnist_one_class',
-           'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class', 'celeba_one_class', 'is_aligned',
-           'mvtec_one_class', 'elpv_one_class', 'digits_one_class', 'folder_one_class', 'categories', 'load_one_class',
-           'available', 'plant_square_defect', 'plant_synthetic_defects', 'elpv_synth_one_class']
+           'MVTEC_CLASSES', 'MVTEC_ALIGNED', 'ELPV_CLASSES', 'DIGITS_CLASSES', 'DATASETS', 'DATASET_HINTS',
+           'DataNotFoundError', 'ImageReadError', 'OneClassData', 'subset', 'to_float', 'atomic_write',
+           'atomic_write_text', 'atomic_write_json', 'pil_to_tensor', 'read_image', 'read_images', 'read_idx',
+           'fmnist_one_class', 'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class', 'celeba_one_class',
+           'is_aligned', 'mvtec_one_class', 'elpv_one_class', 'digits_one_class', 'folder_one_class', 'categories',
+           'load_one_class', 'available', 'missing_datasets', 'plant_square_defect', 'plant_synthetic_defects',
+           'elpv_synth_one_class']
 
 # %% ../nbs/00_data.ipynb #b22ec65b
 class DataNotFoundError(FileNotFoundError):
@@ -576,7 +577,7 @@ def available(name:str, # a dataset in `DATASETS`
     "Whether dataset `name` can be loaded on this machine (never raises for missing data, never downloads)."
     cats = _dataset(name)[1]
     try:
-        if name == 'elpv': import elpv_dataset; return True
+        if name in ('elpv', 'elpv-synth'): import elpv_dataset; return True
         if name == 'digits': import sklearn; return True
         if name == 'fmnist': _fmnist_arrays(str(root) if root else None); return True
         if name in ('cifar10', 'cifar20'): _cifar_arrays(str(root) if root else None, name == 'cifar20'); return True
@@ -587,6 +588,22 @@ def available(name:str, # a dataset in `DATASETS`
         load_one_class(name, cats[0], root=root, **({'max_train': 1} if name == 'celeba' else {}))
         return True
     except (DataNotFoundError, ImportError): return False
+
+# %% ../nbs/00_data.ipynb #7aaf88ae
+DATASET_HINTS = { # how to get each data set that is read from disk or from an optional package
+    'cifar10': 'unpack cifar-10-python.tar.gz and set $DEEPOCC_DATA (or pass download=True where online)',
+    'cifar20': 'unpack cifar-100-python.tar.gz and set $DEEPOCC_DATA (or pass download=True where online)',
+    'catdog': "Kaggle's Dogs vs. Cats train/ folder under $DEEPOCC_DATA/catdog",
+    'celeba': 'CelebA aligned images and attribute files under $DEEPOCC_DATA/celeba',
+    'fmnist': '`apt-get install dataset-fashion-mnist` or the idx files in $DEEPOCC_DATA',
+    'mvtec': 'download MVTec AD (https://www.mvtec.com/company/research/datasets/mvtec-ad) and set $DEEPOCC_DATA '
+             'to the folder holding it',
+    'elpv': '`pip install elpv-dataset`', 'elpv-synth': '`pip install elpv-dataset`'}
+
+def missing_datasets(names:list, # data sets in `DATASETS`
+                    )->dict: # name -> how to get it, for each one this machine lacks
+    "The data sets of `names` that cannot be loaded here, each with how to get it."
+    return {n: DATASET_HINTS.get(n, 'see deepocc.data') for n in names if not available(n)}
 
 # %% ../nbs/00_data.ipynb #121cb7cf
 def _check_batch(x):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_engines.ipynb #8b9905d5
 from __future__ import annotations
-import json, multiprocessing as mp, os, socket, sys, time
+import json, multiprocessing as mp, os, socket, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor, FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 import torch
@@ -13,7 +13,7 @@ from .cells import ExperimentCell, cell_inputs, run_cell
 
 # %% auto #0
 __all__ = ['WORKER_MALLOC_ENV', 'ENGINES', 'plan_cells', 'describe_plan', 'LocalEngine', 'EngineError', 'RayEngine',
-           'LocalRayCluster', 'make_engine', 'completion', 'run_cells']
+           'LocalRayCluster', 'make_engine', 'completion', 'run_cells', 'run_table']
 
 # %% ../nbs/11_engines.ipynb #26313de4
 def plan_cells(cells:list, # `ExperimentCell`s
@@ -228,7 +228,7 @@ class LocalRayCluster:
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
 
-# %% ../nbs/11_engines.ipynb #11ce8997
+# %% ../nbs/11_engines.ipynb #e6e150f3
 ENGINES = ('local', 'ray')
 
 def make_engine(engine:str|object='local', # 'local', 'ray', or an engine object
@@ -244,10 +244,7 @@ def make_engine(engine:str|object='local', # 'local', 'ray', or an engine object
     if engine == 'ray': return RayEngine(address or 'auto', num_cpus=threads or 1)
     raise EngineError(f'unknown engine {engine!r}; valid: {", ".join(ENGINES)}')
 
-def _env_time(name:str)->float|None:
-    v = os.environ.get(name)
-    return float(v) if v else None
-
+# %% ../nbs/11_engines.ipynb #0ad436eb
 def _cell_seconds(store:RecordStore)->dict:
     "Stored seconds per cell by (table, method) and by method, from every record in `store` (current or not)."
     by = {}
@@ -262,8 +259,8 @@ def _cell_seconds(store:RecordStore)->dict:
 
 class _Progress:
     "Cells done of all, mean seconds per cell of each method, and the time left, printed as each cell finishes."
-    def __init__(self, cells, plan, store):
-        self.total, self.todo = len(cells), [c for c, _ in plan['todo']]
+    def __init__(self, cells, plan, store, later_s=None):
+        self.total, self.todo, self.later = len(cells), [c for c, _ in plan['todo']], later_s
         self.stored, self.times = _cell_seconds(store), {}
     def estimate(self, cell)->float|None:
         "Seconds `cell` will take: this sitting's mean for its method, else the stored records' mean."
@@ -278,12 +275,13 @@ class _Progress:
         self.times.setdefault(cell.method, []).append(wall)
         if cell in self.todo: self.todo.remove(cell)
         left, unknown = self.left_s()
-        later = _env_time('DEEPOCC_LATER_S')
+        later = self.later
         means = ', '.join(f'{m} {sum(t) / len(t):.0f} s' for m, t in self.times.items())
         return (f'  [{self.total - len(self.todo)}/{self.total} cells] mean per cell: {means}; about {left / 60:.0f} min left here'
                 + (f' (+{unknown} cells not estimated)' if unknown else '')
                 + (f', about {(left + later) / 60:.0f} min for the preset' if later is not None else ''))
 
+# %% ../nbs/11_engines.ipynb #167c7a84
 def completion(cells:list, # `ExperimentCell`s
                store:RecordStore, # where records live
               )->tuple: # (cells whose every result is current, cells)
@@ -291,20 +289,31 @@ def completion(cells:list, # `ExperimentCell`s
     plan = plan_cells(cells, store)
     return len(cells) - len(plan['todo']), len(cells)
 
+# %% ../nbs/11_engines.ipynb #59cb40fe
+def _append_status(path, cells, plan, left, computed, prog):
+    "One JSON line on `cells` for the batch runner, which adds up every notebook's lines."
+    est, unknown = prog.left_s()
+    line = dict(table=cells[0].table if cells else '', cells=len(cells), done=len(cells) - len(left),
+                computed=computed, missing_results=plan['missing'], stale_results=len(plan['stale']),
+                stale_reasons=sorted({w for _, why in plan['stale'] for w in why})[:8], left_s=round(est),
+                not_estimated=unknown)
+    with open(path, 'a') as f: f.write(json.dumps(line) + '\n')
+
+# %% ../nbs/11_engines.ipynb #a7201874
 def run_cells(cells:list, # `ExperimentCell`s
               store:RecordStore, # where records live
               engine='local', # an engine or its name
               compute:bool=True, # False: only read what is stored
               echo:bool=True, # print the plan and one line per finished cell
-              stop_at:float|None=None, # a time.time() after which no cell starts; None: $DEEPOCC_STOP_AT, else never
-              kill_at:float|None=None, # a time.time() when running cells are stopped (no record); None: $DEEPOCC_KILL_AT, else never
+              stop_at:float|None=None, # a time.time() after which no cell starts; None: never
+              kill_at:float|None=None, # a time.time() when running cells are stopped (no record); None: never
+              status_file:str|None=None, # append a JSON line: what was done, what is left (for the batch runner)
+              later_s:float|None=None, # cell seconds the batch has left after these cells (shown in the progress lines)
               **engine_options, # workers, threads, address (see `make_engine`)
              )->list: # the records of every cell and head, in order
     "Compute the missing and stale results of `cells` on an engine, until `stop_at`, and return all their records."
-    stop_at = stop_at if stop_at is not None else _env_time('DEEPOCC_STOP_AT')
-    kill_at = kill_at if kill_at is not None else _env_time('DEEPOCC_KILL_AT')
     plan = plan_cells(cells, store)
-    prog = _Progress(cells, plan, store)
+    prog = _Progress(cells, plan, store, later_s)
     if echo: print(describe_plan(plan) if compute else f"render only: {len(plan['fresh'])} valid records, "
                    f"{sum(len(h) for _, h in plan['todo'])} missing or stale (shown as stored)", flush=True)
     computed, left = 0, list(plan['todo'])
@@ -322,10 +331,21 @@ def run_cells(cells:list, # `ExperimentCell`s
         left = eng.run(plan['todo'], done, stop_at=stop_at, kill_at=kill_at) or []
         if echo: print(f'{computed} cells computed in {time.time() - t0:.0f} s on {eng!r}'
                        + (f'; {len(left)} not started before the stop time' if left else ''), flush=True)
-    if os.environ.get('DEEPOCC_STATUS_FILE'):  # the batch runner adds up every notebook's line
-        est, unknown = prog.left_s()
-        line = dict(table=cells[0].table if cells else '', cells=len(cells), done=len(cells) - len(left),
-                    computed=computed, missing_results=plan['missing'], stale_results=len(plan['stale']),
-                    stale_reasons=sorted({w for _, why in plan['stale'] for w in why})[:8], left_s=round(est), not_estimated=unknown)
-        with open(os.environ['DEEPOCC_STATUS_FILE'], 'a') as f: f.write(json.dumps(line) + '\n')
+    if status_file: _append_status(status_file, cells, plan, left, computed, prog)
     return [r for c in cells for h in c.heads if (r := store.get(**c.key(h))) is not None]
+
+# %% ../nbs/11_engines.ipynb #98fcf4a8
+def run_table(cells:list, # the table's `ExperimentCell`s
+              records_dir:str='', # where records live; '' means a temporary folder
+              engine:str='local', # 'local' or 'ray'
+              workers:int=0, # local engine: worker processes; 0 means the default
+              threads:int=0, # torch threads per local worker, or CPUs per Ray task; 0 means the default
+              address:str='', # ray engine: HOST:PORT or 'auto'
+              render_only:bool=False, # compute nothing: return what is stored
+              sitting:dict|None=None, # the batch runner's stop_at, kill_at, status_file and later_s (see `run_cells`)
+             )->tuple: # (records of every cell and head, (cells done, cells))
+    "A paper notebook's one call: the store, the run until the sitting's stop time, the records and the completion."
+    store = RecordStore(records_dir or tempfile.mkdtemp(prefix='deepocc-records-'))
+    records = run_cells(cells, store, engine, compute=not render_only, workers=workers or None, threads=threads or None,
+                        address=address or None, **(sitting or {}))
+    return records, completion(cells, store)

@@ -235,6 +235,18 @@ def _tidy(out_nb:Path, committed:bool=False):
 
 def _read_status(path:Path)->list: return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.is_file() else []
 
+def _paper_notebooks(root:Path, only:list|None)->list:
+    "The paper notebooks whose names start with one of `only` (all when None), tables before figures."
+    every = sorted((root/'nbs'/'paper').glob('*.ipynb'), key=lambda n: (n.stem.startswith('fig'), n.stem))
+    nbs = [n for n in every if not only or any(n.stem.startswith(o) for o in only)]
+    if not nbs: raise ValueError(f'no paper notebook matches {only}; have: {sorted(n.stem for n in every)}')
+    return nbs
+
+def _time_left_after(prior:dict, later:list)->float|None:
+    "Cell seconds left in the notebooks `later`, as the last sitting or --plan stored them in `prior`; None if unknown."
+    if not all(n.stem in prior for n in later): return None
+    return float(sum(x['left_s'] for n in later for x in prior[n.stem]))
+
 def _plan_report(preset:str, results:list, workers:int)->str:
     "What is stored and current, stale or missing per notebook, and the time the rest would take here."
     lines, tot = [f'plan for preset {preset!r}:'], dict(cells=0, done=0, left_s=0, unknown=0)
@@ -274,9 +286,7 @@ def run_batch(preset:str='cpu', # a preset in presets/
     from concurrent.futures import ThreadPoolExecutor
     root = Path(root) if root else project_root()
     cfg = load_preset(preset, root)
-    nbs = sorted((root/'nbs'/'paper').glob('*.ipynb'), key=lambda n: (n.stem.startswith('fig'), n.stem))  # tables first: figures cite them
-    if only: nbs = [n for n in nbs if any(n.stem.startswith(o) for o in only)]
-    if not nbs: raise ValueError(f'no paper notebook matches {only}; have: {[n.stem for n in sorted((root/"nbs"/"paper").glob("*.ipynb"))]}')
+    nbs = _paper_notebooks(root, only)
     if engine not in ENGINES: raise EngineError(f'unknown engine {engine!r}; valid: {", ".join(ENGINES)}')
     if in_process and jobs > 1: raise ValueError('--in-process runs one notebook at a time: leave out --jobs')
     if max_minutes < 0 or grace_minutes < 0: raise ValueError('--max-minutes and --grace-minutes must be ≥ 0')
@@ -291,19 +301,15 @@ def run_batch(preset:str='cpu', # a preset in presets/
     if plan:  # a scratch copy of the figures: notebooks that draw from a trained model find theirs and train nothing
         out_dir = Path(shutil.copytree(out_dir, work/'figures') if out_dir.is_dir() else work/'figures')
     rel = lambda p: os.path.relpath(p, root/'nbs'/'paper')  # paths as the notebook (run in nbs/paper) sees them
-    def params(nb, ro):
+    def params(nb, ro, sitting):
         p = {k: v for k, v in {**common, **(cfg.get(nb.stem) or {})}.items() if k not in ('records_dir', 'out_dir')}
         p.update(preset=common.get('preset', preset), records_dir=rel(records_dir), out_dir=rel(out_dir), engine=engine,
                  workers=workers or int(p.get('workers', 0)), threads=threads or int(p.get('threads', 0)),  # the command line's, else the preset's
-                 address=address, render_only=ro)
+                 address=address, render_only=ro, sitting=sitting)
         if seeds is not None: p['seeds'] = seeds
         return p
-    status_file = work/'status.jsonl'
     prior = json.loads((run_dir/'status.json').read_text()).get('notebooks', {}) if (run_dir/'status.json').is_file() else {}
-    env = dict(DEEPOCC_STATUS_FILE=str(status_file), **({} if stop_at is None else
-               dict(DEEPOCC_STOP_AT=str(stop_at), DEEPOCC_KILL_AT=str(stop_at + 60 * grace_minutes))))
-    saved = {k: os.environ.get(k) for k in [*env, 'DEEPOCC_LATER_S']}
-    os.environ.update(env)
+    kill_at = None if stop_at is None else stop_at + 60 * grace_minutes
     print(f'deepocc-reproduce: preset {preset!r}, {len(nbs)} notebooks, {jobs} at a time, engine {engine}'
           + (' (plan: nothing is computed or written)' if plan else ' (render only)' if render_only else '')
           + (f'; no cell starts after {max_minutes:g} min, running cells stop {grace_minutes:g} min later' if stop_at else '')
@@ -311,26 +317,22 @@ def run_batch(preset:str='cpu', # a preset in presets/
     def one(i_nb):
         i, nb = i_nb
         ro = render_only or plan or (stop_at is not None and time.time() >= stop_at)
-        later = [n.stem for n in nbs[i + 1:]]
-        if all(s in prior for s in later): os.environ['DEEPOCC_LATER_S'] = str(sum(x['left_s'] for s in later for x in prior[s]))
-        else: os.environ.pop('DEEPOCC_LATER_S', None)  # the preset's time left is known after one sitting or --plan
-        n0 = len(_read_status(status_file))
+        status_file = work/f'status-{i:02d}.jsonl'  # each notebook its own: notebooks side by side share nothing
+        sitting = dict(stop_at=stop_at, kill_at=kill_at, status_file=str(status_file),
+                       later_s=_time_left_after(prior, nbs[i + 1:]))
         print(f"  start  {nb.stem}{' (render only: past the stop time)' if ro and not (render_only or plan) else ''}", flush=True)
         out_nb = (work if plan else run_dir)/'notebooks'/nb.name
-        r = (run_notebook_here if in_process else run_notebook)(nb, out_nb, params(nb, ro), echo=not plan)
-        r['status'], r['rendered_only'] = _read_status(status_file)[n0:], ro
+        r = (run_notebook_here if in_process else run_notebook)(nb, out_nb, params(nb, ro, sitting), echo=not plan)
+        r['status'], r['rendered_only'] = _read_status(status_file), ro
         if r['ok'] and not plan:
             _tidy(out_nb, into_nbs)
             if into_nbs: shutil.copyfile(out_nb, nb)
         print(f"  {'done ' if r['ok'] else 'FAILED'} {nb.stem} in {r['seconds']:.0f} s" + ('' if r['ok'] else f" ({r['error'][:300]})"), flush=True)
         return r
+    groups = [[(i, n) for i, n in enumerate(nbs) if n.stem.startswith('fig') == fig] for fig in (False, True)]  # tables, then figures
     try:
-        with ThreadPoolExecutor(max(1, jobs)) as ex: results = list(ex.map(one, enumerate(nbs)))
-    finally:
-        for k, v in saved.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
-        shutil.rmtree(work, ignore_errors=True)
+        with ThreadPoolExecutor(max(1, jobs)) as ex: results = [r for g in groups for r in ex.map(one, g)]
+    finally: shutil.rmtree(work, ignore_errors=True)
     n_workers = workers or int(common.get('workers', 0)) or max(1, min(2, os.cpu_count() or 1))
     st = [s for r in results for s in r['status']]
     cells, done, computed = (sum(s[k] for s in st) for k in ('cells', 'done', 'computed'))

@@ -17,13 +17,14 @@ def copy_project(dst:Path)->Path:
 
 @pytest.fixture(scope='session')
 def smoke_root(tmp_path_factory):
-    "The whole smoke batch, run once with the default (local) engine."
+    "The whole smoke batch, run once with the default (local) engine, by papermill, two notebooks at a time."
     from deepocc.reproduce import run_batch
     root = copy_project(tmp_path_factory.mktemp('proj'))
-    res = run_batch('smoke', root=root)
+    res = run_batch('smoke', root=root, jobs=2)
     return root, res
 
 # `make test-quick` (pytest -m "not heavy"): everything but the wheel, the browser, Ray, JupyterLab and the batch tests
+# (the paper notebooks too: each runs a smoke-sized table)
 HEAVY_FIXTURES = {'smoke_root', 'site', 'browser'}   # the whole smoke batch, the docs site in Chromium
 HEAVY_FILES = {'test_wheel.py', 'test_lab.py'}                  # a fresh venv with the wheel; JupyterLab
 HEAVY_NAMES = re.compile(r'(^|_)(ray|killed|grace_period|committed_cpu_tables|wrong_address|local_workers)(_|$)')   # Ray, killed runs, worker processes, batches
@@ -33,7 +34,7 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(items):
     for it in items:
-        if HEAVY_FIXTURES & set(it.fixturenames) or it.path.name in HEAVY_FILES or HEAVY_NAMES.search(it.name):
+        if HEAVY_FIXTURES & set(it.fixturenames) or it.path.name in HEAVY_FILES or HEAVY_NAMES.search(it.name) or '[paper/' in it.name:
             it.add_marker(pytest.mark.heavy)
 
 @pytest.hookimpl(trylast=True)

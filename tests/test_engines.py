@@ -55,7 +55,7 @@ def test_wrong_address_is_a_clear_error():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--address '127.0.0.1:9'" in r.stderr and 'Traceback' not in r.stderr, r.stderr
     r = subprocess.run([str(BIN/'deepocc-reproduce'), '--help'], capture_output=True, text=True, timeout=120)
-    for flag in ('--preset', '--only', '--jobs', '--seeds', '--engine', '--workers', '--threads', '--address', '--render-only'):
+    for flag in ('--preset', '--only', '--jobs', '--seeds', '--engine', '--workers', '--threads', '--address', '--render-only', '--in-process'):
         assert flag in r.stdout, flag
 
 def test_ray_cluster_in_private_network_namespace(root, smoke_root):

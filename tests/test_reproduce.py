@@ -23,9 +23,13 @@ def test_smoke_batch_regenerates_everything(smoke_root):
         assert (figs/png).stat().st_size > 10_000, png
     t1 = json.loads((figs/'table1_semantic.json').read_text())
     assert {c['dataset'] for c in t1['cells']} == {'digits', 'fmnist'}
-    for r in res:  # each executed by papermill in its own kernel, with the preset's parameters injected
+    for r in res:  # each executed by papermill in its own kernel, two at a time, with the preset's parameters injected
         nb = json.loads(Path(r['output']).read_text())
         assert nb['metadata']['papermill']['parameters']['preset'] == 'smoke', r['notebook']
+        sitting = nb['metadata']['papermill']['parameters']['sitting']  # the batch's stop time and status file: parameters, not environment
+        assert set(sitting) == {'stop_at', 'kill_at', 'status_file', 'later_s'}, sitting
+        own = r['notebook'].split('_')[0] if r['notebook'].startswith('table') else r['notebook']  # its status lines, no other's
+        assert all(s['table'] == own for s in r['status']) and (r['status'] or r['notebook'] == 'fig_heatmaps'), (r['notebook'], r['status'])
         assert any('injected-parameters' in c['metadata'].get('tags', []) for c in nb['cells']), r['notebook']
 
 def test_rerun_resumes_without_recomputing(smoke_root):

@@ -8,7 +8,7 @@ import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import deepocc
-from .metrics import format_mean_std
+from .metrics import format_mean_std, mean_std
 from .data import atomic_write_text, atomic_write_json
 from .records import RecordStore, machine_description, git_revision, source_hash, source_id
 from .engines import ENGINES, EngineError, make_engine, run_cells
@@ -44,7 +44,7 @@ def paper_value(dataset:str, category:str, method:str, head:str, metric:str='ima
             return r
     return None
 
-# %% ../nbs/12_reproduce.ipynb #54eadc71
+# %% ../nbs/12_reproduce.ipynb #3541f349
 def _provenance(records:list)->str:
     "Which revisions, library sources, library versions and machines the records come from, with counts."
     def counts(f):
@@ -65,6 +65,43 @@ def _record_summary(r:dict)->dict:
     keep = ('table', 'dataset', 'category', 'method', 'head', 'feature', 'variant', 'seed', 'auroc', 'pixel_auroc', 'fingerprint', 'git')
     return {k: r[k] for k in keep if k in r}
 
+# %% ../nbs/12_reproduce.ipynb #436353e0
+def _cell_records(records:list, ds:str, cat, method:str, head:str, value:str)->list:
+    "The records of one table cell: its dataset, method and head, and its category ('mean': every one; or a list of them)."
+    cats = None if cat == 'mean' else [str(c) for c in (cat if isinstance(cat, (list, tuple)) else [cat])]
+    return [r for r in records if r['dataset'] == ds and r['method'] == method and r['head'] == head
+            and r.get(value) is not None and (cats is None or str(r['category']) in cats)]
+
+def _over_seeds(recs:list, value:str)->tuple:
+    "(mean, sample std or nan, number of seeds) of each seed's mean over the cell's categories."
+    by_seed = {}
+    for r in recs: by_seed.setdefault(r['seed'], []).append(r[value])
+    seed_means = [float(np.mean(v)) for v in by_seed.values()]
+    m, s = mean_std(seed_means, ddof=1) if len(seed_means) > 1 else (seed_means[0], float('nan'))
+    return m, s, len(seed_means)
+
+def _table_cell(recs:list, value:str, p:dict|None, **where)->tuple:
+    "(the cell's text, its JSON) from its records and the paper's number `p`."
+    m, s, n = _over_seeds(recs, value)
+    txt = format_mean_std(m, s) + (f" ({format_mean_std(p['value'], p.get('std'))}, {m - p['value']:+.1f})" if p else '')
+    return txt, dict(**where, mean=m, std=None if n < 2 else s, n_seeds=n, n_categories=len({r['category'] for r in recs}),
+                     paper=p['value'] if p else None, paper_std=p.get('std') if p else None,
+                     paper_table=f"{p['paper']} {p['table']}" if p else None)
+
+# %% ../nbs/12_reproduce.ipynb #fe48e53a
+def _table_footer(preset:str, cells_json:list, used:list, unavailable:dict, done:tuple|None, notes:str)->list:
+    "The lines under a table: how its cells are made, where its records come from, what is missing or partial, the notes."
+    n_seeds = sorted({c['n_seeds'] for c in cells_json})
+    lines = ['', f'Cells: ours, mean ± sample std over {"/".join(map(str, n_seeds)) or "no"} seed(s) (a seed\'s value is its mean over '
+             f'the column\'s categories), then (paper mean ± std, ours − paper) where the papers report the same cell. '
+             f'Preset `{preset}`; deepocc {deepocc.__version__}; {_provenance(used) if used else "no records"}.']
+    lines += [f'- `{ds}` not available on this machine: {how}' for ds, how in unavailable.items()]
+    if done and done[0] < done[1]:
+        lines += ['', f'**Partial: {done[0]} of {done[1]} cells done** (every result current); `–` marks what is not computed yet, '
+                  'and a stale record is shown as stored. Run the same `deepocc-reproduce` command again to resume.']
+    return lines + (['', notes] if notes else [])
+
+# %% ../nbs/12_reproduce.ipynb #c6ad4942
 def render_table(records:list, # result records
                  title:str, # the table's heading
                  columns:list, # (label, dataset, category) per column; category 'mean' (or a list) averages over the dataset's (listed) categories
@@ -77,47 +114,23 @@ def render_table(records:list, # result records
                  done:tuple|None=None, # (cells done, cells) of a partial batch: says so under the table
                 )->tuple: # (markdown, json-ready dict)
     "A Markdown table of mean ± std over seeds, with the papers' mean ± std and our difference beside it."
-    unavailable = unavailable or {}
-    prow = paper_results()
-    head = '| method | ' + ' | '.join(c[0] for c in columns) + ' |'
-    lines = [f'### {title}', '', head, '|' + ' --- |' * (len(columns) + 1)]
+    unavailable, prow = unavailable or {}, paper_results()
+    lines = [f'### {title}', '', '| method | ' + ' | '.join(c[0] for c in columns) + ' |', '|' + ' --- |' * (len(columns) + 1)]
     cells_json, used = [], {}
     for rlabel, method, hd in rows:
         cells = []
         for clabel, ds, cat in columns:
             p = paper_value(ds, cat, method, hd, metric, prow)
-            ptxt = '' if not p else format_mean_std(p['value'], p.get('std'))
             if ds in unavailable:
-                cells.append('not available' + (f' (paper {ptxt})' if p else '')); continue
-            recs = [r for r in records if r['dataset'] == ds and r['method'] == method and r['head'] == hd and value in r
-                    and r[value] is not None and (cat == 'mean' or str(r['category']) in (map(str, cat) if isinstance(cat, (list, tuple)) else [str(cat)]))]
+                cells.append('not available' + (f" (paper {format_mean_std(p['value'], p.get('std'))})" if p else '')); continue
+            recs = _cell_records(records, ds, cat, method, hd, value)
             if not recs: cells.append('–'); continue
-            for r in recs: used[r.get('fingerprint') or id(r)] = r
-            by_seed = {}
-            for r in recs: by_seed.setdefault(r['seed'], []).append(r[value])
-            seed_means = [float(np.mean(v)) for v in by_seed.values()]  # a seed's mean over categories
-            m = float(np.mean(seed_means))
-            s = float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else float('nan')
-            n_cat = len({r['category'] for r in recs})
-            txt = format_mean_std(m, s)
-            if p: txt += f' ({ptxt}, {m - p["value"]:+.1f})'
-            cells.append(txt)
-            cells_json.append(dict(row=rlabel, column=clabel, dataset=ds, category=cat, method=method, head=hd, mean=m,
-                                   std=None if len(seed_means) < 2 else s, n_seeds=len(seed_means), n_categories=n_cat,
-                                   paper=p['value'] if p else None, paper_std=p.get('std') if p else None,
-                                   paper_table=f"{p['paper']} {p['table']}" if p else None))
+            used.update({r.get('fingerprint') or id(r): r for r in recs})
+            txt, js = _table_cell(recs, value, p, row=rlabel, column=clabel, dataset=ds, category=cat, method=method, head=hd)
+            cells.append(txt); cells_json.append(js)
         lines.append(f'| {rlabel} | ' + ' | '.join(cells) + ' |')
     used = list(used.values())
-    n_seeds = sorted({c['n_seeds'] for c in cells_json})
-    lines += ['', f'Cells: ours, mean ± sample std over {"/".join(map(str, n_seeds)) or "no"} seed(s) (a seed\'s value is its mean over '
-              f'the column\'s categories), then (paper mean ± std, ours − paper) where the papers report the same cell. '
-              f'Preset `{preset}`; deepocc {deepocc.__version__}; {_provenance(used) if used else "no records"}.']
-    for ds, how in unavailable.items(): lines.append(f'- `{ds}` not available on this machine: {how}')
-    if done and done[0] < done[1]:
-        lines += ['', f'**Partial: {done[0]} of {done[1]} cells done** (every result current); `–` marks what is not computed yet, '
-                  'and a stale record is shown as stored. Run the same `deepocc-reproduce` command again to resume.']
-    if notes: lines += ['', notes]
-    md = '\n'.join(lines) + '\n'
+    md = '\n'.join(lines + _table_footer(preset, cells_json, used, unavailable, done, notes)) + '\n'
     return md, dict(title=title, preset=preset, value=value, cells=cells_json, unavailable=unavailable, done=done,
                     records=[_record_summary(r) for r in used])
 
@@ -218,9 +231,7 @@ def run_notebook_here(nb:Path, # a paper notebook
         return dict(notebook=nb.stem, ok=False, seconds=round(time.time() - t0, 1), output=str(out_nb),
                     error=f'{type(e).__name__}: {str(e)[-2000:]}')
 
-# %% ../nbs/12_reproduce.ipynb #ebf6a9fe
-ENGINE_PARAMS = ('engine', 'workers', 'threads', 'address', 'render_only')
-
+# %% ../nbs/12_reproduce.ipynb #b961c49d
 def _tidy(out_nb:Path, committed:bool=False):
     "Drop the kernel's start-up warnings from an executed notebook; for a committed one, the test runner skips its injected parameters."
     import nbformat
@@ -235,6 +246,7 @@ def _tidy(out_nb:Path, committed:bool=False):
 
 def _read_status(path:Path)->list: return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.is_file() else []
 
+# %% ../nbs/12_reproduce.ipynb #6aed0f46
 def _paper_notebooks(root:Path, only:list|None)->list:
     "The paper notebooks whose names start with one of `only` (all when None), tables before figures."
     every = sorted((root/'nbs'/'paper').glob('*.ipynb'), key=lambda n: (n.stem.startswith('fig'), n.stem))
@@ -247,6 +259,7 @@ def _time_left_after(prior:dict, later:list)->float|None:
     if not all(n.stem in prior for n in later): return None
     return float(sum(x['left_s'] for n in later for x in prior[n.stem]))
 
+# %% ../nbs/12_reproduce.ipynb #a19ce1e2
 def _plan_report(preset:str, results:list, workers:int)->str:
     "What is stored and current, stale or missing per notebook, and the time the rest would take here."
     lines, tot = [f'plan for preset {preset!r}:'], dict(cells=0, done=0, left_s=0, unknown=0)
@@ -266,6 +279,69 @@ def _plan_report(preset:str, results:list, workers:int)->str:
                  + (f"; {tot['unknown']} cells have no stored time to estimate from" if tot['unknown'] else ''))
     return '\n'.join(lines)
 
+# %% ../nbs/12_reproduce.ipynb #a9a09aab
+def _check_batch(engine, jobs, in_process, max_minutes, grace_minutes, render_only, plan, address):
+    "Refuse a batch that cannot run, before anything starts (a Ray cluster must answer at its address)."
+    if engine not in ENGINES: raise EngineError(f'unknown engine {engine!r}; valid: {", ".join(ENGINES)}')
+    if in_process and jobs > 1: raise ValueError('--in-process runs one notebook at a time: leave out --jobs')
+    if max_minutes < 0 or grace_minutes < 0: raise ValueError('--max-minutes and --grace-minutes must be ≥ 0')
+    if engine == 'ray' and not (render_only or plan): make_engine('ray', address=address or 'auto').connect()
+
+def _batch_dirs(root:Path, preset:str, common:dict, scratch:Path|None)->tuple:
+    "(records folder, figures folder) of a preset; with `scratch` (--plan), a copy of the figures there."
+    records_dir = (root/common.get('records_dir', f'runs/{preset}/records')).resolve()
+    out_dir = (root/common.get('out_dir', f'runs/{preset}/figures')).resolve()
+    if scratch:  # notebooks that draw from a trained model find theirs and train nothing
+        out_dir = Path(shutil.copytree(out_dir, scratch/'figures') if out_dir.is_dir() else scratch/'figures')
+    return records_dir, out_dir
+
+# %% ../nbs/12_reproduce.ipynb #a6725945
+def _notebook_params(cfg:dict, preset:str, nb:Path, dirs:tuple, cli:dict, render_only:bool, sitting:dict)->dict:
+    "The parameters injected into one paper notebook: the preset's, then the command line's, the folders and the sitting."
+    common = cfg.get('common', {})
+    p = {k: v for k, v in {**common, **(cfg.get(nb.stem) or {})}.items() if k not in ('records_dir', 'out_dir')}
+    rel = lambda q: os.path.relpath(q, nb.parent)  # paths as the notebook (run in nbs/paper) sees them
+    p.update(preset=common.get('preset', preset), records_dir=rel(dirs[0]), out_dir=rel(dirs[1]), engine=cli['engine'],
+             workers=cli['workers'] or int(p.get('workers', 0)), threads=cli['threads'] or int(p.get('threads', 0)),
+             address=cli['address'], render_only=render_only, sitting=sitting)
+    if cli['seeds'] is not None: p['seeds'] = cli['seeds']
+    return p
+
+# %% ../nbs/12_reproduce.ipynb #66efdc46
+def _run_one(nb:Path, out_nb:Path, params:dict, status_file:Path, late:bool, in_process:bool, plan:bool, into_nbs:bool)->dict:
+    "Run one paper notebook and read its status lines; tidy the executed copy and, with `into_nbs`, write it over the source."
+    print(f"  start  {nb.stem}{' (render only: past the stop time)' if late else ''}", flush=True)
+    r = (run_notebook_here if in_process else run_notebook)(nb, out_nb, params, echo=not plan)
+    r['status'], r['rendered_only'] = _read_status(status_file), params['render_only']
+    if r['ok'] and not plan:
+        _tidy(out_nb, into_nbs)
+        if into_nbs: shutil.copyfile(out_nb, nb)
+    print(f"  {'done ' if r['ok'] else 'FAILED'} {nb.stem} in {r['seconds']:.0f} s" + ('' if r['ok'] else f" ({r['error'][:300]})"),
+          flush=True)
+    return r
+
+def _banner(preset, nbs, jobs, engine, plan, render_only, max_minutes, grace_minutes, records_dir)->str:
+    "The batch's first line."
+    return (f'deepocc-reproduce: preset {preset!r}, {len(nbs)} notebooks, {jobs} at a time, engine {engine}'
+            + (' (plan: nothing is computed or written)' if plan else ' (render only)' if render_only else '')
+            + (f'; no cell starts after {max_minutes:g} min, running cells stop {grace_minutes:g} min later' if max_minutes else '')
+            + f'; records in {records_dir}')
+
+def _finish(run_dir:Path, root:Path, results:list, t0:float, settings:dict):
+    "Write runs/PRESET/batch_summary.json and print how many notebooks succeeded and cells are done."
+    st = [s for r in results for s in r['status']]
+    cells, done, computed = (sum(s[k] for s in st) for k in ('cells', 'done', 'computed'))
+    summary = dict(settings, seconds=round(time.time() - t0, 1), machine=machine_description(), git=git_revision(root),
+                   notebooks=results, cells=cells, cells_done=done, cells_computed=computed)
+    atomic_write_json(run_dir/'batch_summary.json', summary)
+    n_ok = sum(r['ok'] for r in results)
+    print(f"deepocc-reproduce: {n_ok} of {len(results)} notebooks succeeded in {summary['seconds'] / 60:.1f} min", flush=True)
+    print(f'deepocc-reproduce: {done} of {cells} cells done ({computed} computed this sitting)'
+          + ('; run the same command again to resume' if done < cells else ''), flush=True)
+
+# %% ../nbs/12_reproduce.ipynb #67ac4991
+ENGINE_PARAMS = ('engine', 'workers', 'threads', 'address', 'render_only')
+
 def run_batch(preset:str='cpu', # a preset in presets/
               only:list|None=None, # notebook stems (or prefixes) to run; None runs all
               jobs:int=1, # notebooks run in parallel
@@ -283,71 +359,34 @@ def run_batch(preset:str='cpu', # a preset in presets/
               in_process:bool=False, # run the notebooks in this process with execnb (`run_notebook_here`), one at a time
              )->list:
     "Run the paper notebooks of `preset` with papermill; their cells run on `engine`; records resume, tables are written atomically."
+    "Run the paper notebooks of `preset` with papermill; their cells run on `engine`; records resume, tables are written atomically."
     from concurrent.futures import ThreadPoolExecutor
     root = Path(root) if root else project_root()
-    cfg = load_preset(preset, root)
-    nbs = _paper_notebooks(root, only)
-    if engine not in ENGINES: raise EngineError(f'unknown engine {engine!r}; valid: {", ".join(ENGINES)}')
-    if in_process and jobs > 1: raise ValueError('--in-process runs one notebook at a time: leave out --jobs')
-    if max_minutes < 0 or grace_minutes < 0: raise ValueError('--max-minutes and --grace-minutes must be ≥ 0')
-    if engine == 'ray' and not (render_only or plan): make_engine('ray', address=address or 'auto').connect()  # fail here, naming the address
-    t0 = time.time()
+    cfg, nbs = load_preset(preset, root), _paper_notebooks(root, only)
+    _check_batch(engine, jobs, in_process, max_minutes, grace_minutes, render_only, plan, address)
+    t0, run_dir, work = time.time(), root/'runs'/preset, Path(tempfile.mkdtemp(prefix='deepocc-batch-'))
     stop_at = t0 + 60 * max_minutes if max_minutes else None
-    run_dir = root/'runs'/preset
-    common = cfg.get('common', {})
-    records_dir = (root/common.get('records_dir', f'runs/{preset}/records')).resolve()
-    out_dir = (root/common.get('out_dir', f'runs/{preset}/figures')).resolve()
-    work = Path(tempfile.mkdtemp(prefix='deepocc-batch-'))
-    if plan:  # a scratch copy of the figures: notebooks that draw from a trained model find theirs and train nothing
-        out_dir = Path(shutil.copytree(out_dir, work/'figures') if out_dir.is_dir() else work/'figures')
-    rel = lambda p: os.path.relpath(p, root/'nbs'/'paper')  # paths as the notebook (run in nbs/paper) sees them
-    def params(nb, ro, sitting):
-        p = {k: v for k, v in {**common, **(cfg.get(nb.stem) or {})}.items() if k not in ('records_dir', 'out_dir')}
-        p.update(preset=common.get('preset', preset), records_dir=rel(records_dir), out_dir=rel(out_dir), engine=engine,
-                 workers=workers or int(p.get('workers', 0)), threads=threads or int(p.get('threads', 0)),  # the command line's, else the preset's
-                 address=address, render_only=ro, sitting=sitting)
-        if seeds is not None: p['seeds'] = seeds
-        return p
-    prior = json.loads((run_dir/'status.json').read_text()).get('notebooks', {}) if (run_dir/'status.json').is_file() else {}
     kill_at = None if stop_at is None else stop_at + 60 * grace_minutes
-    print(f'deepocc-reproduce: preset {preset!r}, {len(nbs)} notebooks, {jobs} at a time, engine {engine}'
-          + (' (plan: nothing is computed or written)' if plan else ' (render only)' if render_only else '')
-          + (f'; no cell starts after {max_minutes:g} min, running cells stop {grace_minutes:g} min later' if stop_at else '')
-          + f'; records in {records_dir}', flush=True)
+    dirs = _batch_dirs(root, preset, cfg.get('common', {}), work if plan else None)
+    prior = json.loads((run_dir/'status.json').read_text()).get('notebooks', {}) if (run_dir/'status.json').is_file() else {}
+    cli = dict(engine=engine, workers=workers, threads=threads, address=address, seeds=seeds)
+    print(_banner(preset, nbs, jobs, engine, plan, render_only, max_minutes, grace_minutes, dirs[0]), flush=True)
     def one(i_nb):
         i, nb = i_nb
-        ro = render_only or plan or (stop_at is not None and time.time() >= stop_at)
+        late = stop_at is not None and time.time() >= stop_at and not (render_only or plan)
         status_file = work/f'status-{i:02d}.jsonl'  # each notebook its own: notebooks side by side share nothing
-        sitting = dict(stop_at=stop_at, kill_at=kill_at, status_file=str(status_file),
-                       later_s=_time_left_after(prior, nbs[i + 1:]))
-        print(f"  start  {nb.stem}{' (render only: past the stop time)' if ro and not (render_only or plan) else ''}", flush=True)
-        out_nb = (work if plan else run_dir)/'notebooks'/nb.name
-        r = (run_notebook_here if in_process else run_notebook)(nb, out_nb, params(nb, ro, sitting), echo=not plan)
-        r['status'], r['rendered_only'] = _read_status(status_file), ro
-        if r['ok'] and not plan:
-            _tidy(out_nb, into_nbs)
-            if into_nbs: shutil.copyfile(out_nb, nb)
-        print(f"  {'done ' if r['ok'] else 'FAILED'} {nb.stem} in {r['seconds']:.0f} s" + ('' if r['ok'] else f" ({r['error'][:300]})"), flush=True)
-        return r
+        sitting = dict(stop_at=stop_at, kill_at=kill_at, status_file=str(status_file), later_s=_time_left_after(prior, nbs[i + 1:]))
+        params = _notebook_params(cfg, preset, nb, dirs, cli, render_only or plan or late, sitting)
+        return _run_one(nb, (work if plan else run_dir)/'notebooks'/nb.name, params, status_file, late, in_process, plan, into_nbs)
     groups = [[(i, n) for i, n in enumerate(nbs) if n.stem.startswith('fig') == fig] for fig in (False, True)]  # tables, then figures
     try:
         with ThreadPoolExecutor(max(1, jobs)) as ex: results = [r for g in groups for r in ex.map(one, g)]
     finally: shutil.rmtree(work, ignore_errors=True)
-    n_workers = workers or int(common.get('workers', 0)) or max(1, min(2, os.cpu_count() or 1))
-    st = [s for r in results for s in r['status']]
-    cells, done, computed = (sum(s[k] for s in st) for k in ('cells', 'done', 'computed'))
     if only is None: atomic_write_json(run_dir/'status.json', dict(notebooks={r['notebook']: r['status'] for r in results if r['ok']}))
-    if plan:
-        print(_plan_report(preset, results, n_workers), flush=True)
-        return results
-    summary = dict(preset=preset, engine=engine, workers=workers, threads=threads, render_only=render_only, max_minutes=max_minutes,
-                   seconds=round(time.time() - t0, 1), machine=machine_description(), git=git_revision(root), notebooks=results,
-                   cells=cells, cells_done=done, cells_computed=computed)
-    atomic_write_json(run_dir/'batch_summary.json', summary)
-    n_ok = sum(r['ok'] for r in results)
-    print(f"deepocc-reproduce: {n_ok} of {len(results)} notebooks succeeded in {summary['seconds'] / 60:.1f} min", flush=True)
-    print(f'deepocc-reproduce: {done} of {cells} cells done ({computed} computed this sitting)'
-          + ('; run the same command again to resume' if done < cells else ''), flush=True)
+    n_workers = workers or int(cfg.get('common', {}).get('workers', 0)) or max(1, min(2, os.cpu_count() or 1))
+    if plan: print(_plan_report(preset, results, n_workers), flush=True)
+    else: _finish(run_dir, root, results, t0, dict(preset=preset, engine=engine, workers=workers, threads=threads,
+                                                   render_only=render_only, max_minutes=max_minutes))
     return results
 
 # %% ../nbs/12_reproduce.ipynb #0e3aa632

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 import deepocc
-from .data import ImageReadError, atomic_write
-from .detector import OneClassDetector, _folder_files, _image_items
+from .data import ImageReadError, atomic_write, folder_images, image_items
+from .detector import OneClassDetector
 from .plots import heatmap_overlay
 
 # %% auto #0
@@ -45,7 +45,7 @@ def _image_files(paths:list, what:str='image folder or file')->list:
         p = Path(s)
         if not p.exists(): raise CLIError(f"{what} {p} does not exist", EXIT_USAGE)
         if p.is_dir():
-            try: files += _folder_files(p)
+            try: files += folder_images(p)
             except ValueError as e: raise CLIError(str(e)) from None
         else: files.append(p)
     return files
@@ -55,7 +55,7 @@ def _read_images(paths:list, on_error:str, quiet:bool)->tuple:
     files = _image_files(paths)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        try: items, names, skipped = _image_items([str(f) for f in files], on_error, progress=not quiet)
+        try: items, names, skipped = image_items([str(f) for f in files], on_error, progress=not quiet)
         except (ImageReadError, ValueError) as e: raise CLIError(cli_spelling(str(e))) from None
     for w in caught: print(f"deepocc: warning: {cli_spelling(str(w.message))}", file=sys.stderr)
     return items, names, skipped

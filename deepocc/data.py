@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #e61a960e
 from __future__ import annotations
-import contextlib, gzip, json, os, pickle, struct, tempfile
+import contextlib, gzip, json, os, pickle, struct, tempfile, warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,17 +12,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'FMNIST_CLASSES', 'CIFAR10_CLASSES', 'CIFAR100_SUPERCLASSES', 'CIFAR20_CLASSES',
            'CIFAR100_FINE_CLASSES', 'CIFAR100_COARSE_OF_FINE', 'CATDOG_CLASSES', 'MVTEC_TEXTURES', 'MVTEC_OBJECTS',
            'MVTEC_CLASSES', 'MVTEC_ALIGNED', 'ELPV_CLASSES', 'DIGITS_CLASSES', 'DATASETS', 'DATASET_HINTS',
            'DataNotFoundError', 'ImageReadError', 'OneClassData', 'subset', 'to_float', 'atomic_write',
-           'atomic_write_text', 'atomic_write_json', 'pil_to_tensor', 'read_image', 'read_images', 'read_idx',
-           'fmnist_one_class', 'cifar10_one_class', 'cifar20_one_class', 'catdog_one_class', 'celeba_one_class',
-           'is_aligned', 'mvtec_one_class', 'elpv_one_class', 'digits_one_class', 'folder_one_class', 'categories',
-           'load_one_class', 'available', 'missing_datasets', 'plant_square_defect', 'plant_synthetic_defects',
-           'elpv_synth_one_class']
+           'atomic_write_text', 'atomic_write_json', 'pil_to_tensor', 'read_image', 'read_images', 'folder_images',
+           'image_items', 'as_image_batch', 'read_idx', 'fmnist_one_class', 'cifar10_one_class', 'cifar20_one_class',
+           'catdog_one_class', 'celeba_one_class', 'is_aligned', 'mvtec_one_class', 'elpv_one_class',
+           'digits_one_class', 'folder_one_class', 'categories', 'load_one_class', 'available', 'missing_datasets',
+           'plant_square_defect', 'plant_synthetic_defects', 'elpv_synth_one_class']
 
 # %% ../nbs/00_data.ipynb #b22ec65b
 class DataNotFoundError(FileNotFoundError):
@@ -227,6 +228,158 @@ def _check_category(dataset:str, category, valid:list)->str:
 def _one_vs_rest(name, category, cls, x_tr, y_tr, x_te, y_te)->OneClassData:
     "The semantic protocol: train on class `cls`; every test image of another class is an anomaly."
     return OneClassData(name, category, x_tr[y_tr == cls].contiguous(), x_te, (y_te != cls).long())
+
+# %% ../nbs/00_data.ipynb #2b0d28af
+_ON_ERROR = ('raise', 'skip')
+
+def _is_path(o)->bool: return isinstance(o, (str, os.PathLike))
+
+def _float_to_uint8(x:torch.Tensor, what:str)->torch.Tensor:
+    "Float images in [0,1] as uint8, with a clear error for NaN or values outside [0,1]."
+    if not torch.isfinite(x).all(): raise ValueError(f"{what} contain NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        hint = "; they look like 0-255 values: scale them with `x / 255`" if hi <= 255 and lo >= 0 else ''
+        raise ValueError(f"float {what} must be in [0,1], got values in [{lo:.3g}, {hi:.3g}]{hint}")
+    return (x.detach().cpu().double() * 255).round_().to(torch.uint8)
+
+def _numpy_batch(a:np.ndarray)->torch.Tensor:
+    "A numpy batch (N,H,W) or (N,H,W,C), uint8 or float in [0,1], as uint8 (N,C,H,W)."
+    if a.size == 0: raise ValueError(f"no images: the numpy array is empty (shape {a.shape})")
+    if a.ndim == 2: raise ValueError(f"numpy images must be a batch (N,H,W) or (N,H,W,C), got one image of shape {a.shape}: use `x[None]`")
+    if a.ndim == 3 and a.shape[-1] in (1, 3, 4):
+        raise ValueError(f"numpy images of shape {a.shape} look like one (H,W,C) image: use `x[None]` for a batch of one"
+                         + (" (and `x[None, ..., :3]` to drop its alpha channel)" if a.shape[-1] == 4 else ''))
+    if a.ndim not in (3, 4): raise ValueError(f"numpy images must be (N,H,W) or (N,H,W,C), got shape {a.shape}")
+    if a.ndim == 3: a = a[..., None]
+    if a.shape[-1] not in (1, 3):
+        hint = (f"; it looks like (N,C,H,W), torch's layout: use `x.transpose(0, 2, 3, 1)`" if a.shape[1] in (1, 3)
+                else "; RGBA: drop the alpha channel with `x[..., :3]`" if a.shape[-1] == 4 else '')
+        raise ValueError(f"numpy images are channels-last (N,H,W,C) with C = 1 or 3, got shape {a.shape}{hint}")
+    t = torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)).permute(0, 3, 1, 2)  # torch wants writable memory
+    if a.dtype == np.uint8: return t.contiguous()
+    if np.issubdtype(a.dtype, np.floating): return _float_to_uint8(t, 'numpy images').contiguous()
+    hint = ": use `(x // 257).astype(np.uint8)` for 16-bit images" if a.dtype == np.uint16 else ''
+    raise TypeError(f"numpy images must be uint8 (0-255) or float in [0,1], got {a.dtype}{hint}")
+
+def _tensor_batch(x:torch.Tensor)->torch.Tensor:
+    "A tensor batch (N,C,H,W), uint8 or float in [0,1], as uint8 on the CPU."
+    if x.numel() == 0: raise ValueError(f"no images: the tensor is empty (shape {tuple(x.shape)})")
+    if x.ndim == 3:
+        raise ValueError(f"image tensors must be a batch (N,C,H,W), got shape {tuple(x.shape)}: "
+                         + ("for one (C,H,W) image use `x[None]`" if x.shape[0] in (1, 3) else "for a grayscale batch (N,H,W) use `x[:, None]`"))
+    if x.ndim != 4: raise ValueError(f"image tensors must be (N,C,H,W), got shape {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3):
+        hint = ("; it looks like (N,H,W,C), numpy's layout: use `x.permute(0, 3, 1, 2)`" if x.shape[-1] in (1, 3)
+                else "; it looks like RGBA in numpy's layout: use `x[..., :3].permute(0, 3, 1, 2)`" if x.shape[-1] == 4 else '')
+        raise ValueError(f"image tensors are channels-first (N,C,H,W) with C = 1 (grayscale) or 3 (RGB), got shape {tuple(x.shape)}{hint}")
+    if x.dtype == torch.uint8: return x.detach().cpu().contiguous()
+    if x.dtype.is_floating_point: return _float_to_uint8(x, 'images').contiguous()
+    raise TypeError(f"image tensors must be uint8 (0-255) or float in [0,1], got {x.dtype}")
+
+def _one_image(o)->torch.Tensor:
+    "One image of a list (PIL image, (H,W[,C]) array or (C,H,W) tensor) as uint8 (C,H,W)."
+    if isinstance(o, Image.Image): return pil_to_tensor(o)
+    if isinstance(o, np.ndarray):
+        if o.ndim not in (2, 3): raise ValueError(f"a numpy image in a list must be (H,W) or (H,W,C), got shape {o.shape}")
+        return _numpy_batch(o[None] if o.ndim == 3 else o[None, ..., None])[0]
+    if isinstance(o, torch.Tensor):
+        if o.ndim not in (2, 3): raise ValueError(f"an image tensor in a list must be (C,H,W) or (H,W), got shape {tuple(o.shape)}")
+        return _tensor_batch(o[None] if o.ndim == 3 else o[None, None])[0]
+    raise TypeError(f"a list of images may hold file paths, PIL images, numpy arrays or tensors, got {type(o).__name__} {o!r:.40}")
+
+def _read_files(files:list, on_error:str, progress:bool=False)->tuple:
+    "Read image files: (uint8 (C,H,W) tensors, the files read, [(file, reason)] left out)."
+    ims, kept, skipped = [], [], []
+    for f in tqdm(files, desc='reading images', unit='image', disable=not progress, leave=False):
+        try: ims.append(read_image(f)); kept.append(Path(f))
+        except ImageReadError as e:
+            if on_error == 'raise': raise ImageReadError(f"{e} (on_error='skip' leaves unreadable files out)") from None
+            skipped.append((Path(f), str(e).split(': ', 1)[-1]))
+    if skipped:
+        warnings.warn(f"left out {len(skipped)} unreadable image file(s): " + '; '.join(f"{f} ({why})" for f, why in skipped), stacklevel=3)
+    if not ims: raise ValueError(f"no readable images: all {len(files)} file(s) failed to load")
+    return ims, kept, skipped
+
+# %% ../nbs/00_data.ipynb #2b0d28afa
+def folder_images(p:Path)->list:
+    "The image files of folder `p`, or a clear error."
+    files = _list_images(p)
+    if not files:
+        sub = sorted(d.name for d in p.iterdir() if d.is_dir() and _list_images(d))[:5]
+        raise ValueError(f"{p} holds no image files ({', '.join(IMAGE_SUFFIXES)})"
+                         + (f"; its subfolders {', '.join(sub)} do: pass one of them" if sub else ''))
+    return files
+
+# %% ../nbs/00_data.ipynb #2b0d28afb
+def image_items(images, # any input `as_image_batch` takes
+                on_error:str='raise', # 'raise' or 'skip' unreadable files
+                progress:bool=False, # a progress bar while reading files
+               )->tuple: # (uint8 (N,C,H,W) tensor or list of uint8 (C,H,W) tensors, paths or None, [(path, reason)] left out)
+    "The images of any supported input, not yet resized or converted to a common channel count."
+    if on_error not in _ON_ERROR: raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if _is_path(images):
+        p = Path(images)
+        if p.is_dir(): return _read_files(folder_images(p), on_error, progress)
+        if p.is_file(): return _read_files([p], on_error, progress)
+        raise FileNotFoundError(f"{p} does not exist (expected a folder of images or an image file)")
+    if isinstance(images, (list, tuple)):
+        if not images: raise ValueError("no images: got an empty list")
+        if all(_is_path(o) for o in images):
+            missing = [str(o) for o in images if not Path(o).is_file()]
+            if missing: raise FileNotFoundError(f"{len(missing)} image file(s) do not exist: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+            return _read_files(list(images), on_error, progress)
+        return [_one_image(o) for o in images], None, []
+    if isinstance(images, np.ndarray): return _numpy_batch(images), None, []
+    if isinstance(images, torch.Tensor): return _tensor_batch(images), None, []
+    raise TypeError(f"cannot read images from a {type(images).__name__}: pass a folder, files, a list of images, "
+                    "a numpy batch (N,H,W[,C]) or a tensor (N,C,H,W)")
+
+# %% ../nbs/00_data.ipynb #2b0d28afc
+def _to_channels(x:torch.Tensor, c:int)->torch.Tensor:
+    "uint8 image(s) (…,C,H,W) with `c` channels: grey copied to RGB, or RGB to grey as PIL's convert('L')."
+    if x.shape[-3] == c: return x
+    if c == 3: return x.expand(*x.shape[:-3], 3, *x.shape[-2:]).contiguous()
+    w = torch.tensor([19595, 38470, 7471], dtype=torch.int64).view(3, 1, 1)
+    return ((x.long() * w).sum(-3, keepdim=True) + 32768).div(65536, rounding_mode='floor').to(torch.uint8)
+
+_CHANNEL_FIX = {('torch', 3): "x.expand(-1, 3, -1, -1)", ('torch', 1): "x.float().mean(1, keepdim=True).to(x.dtype)",
+                ('numpy', 3): "np.repeat(x.reshape(*x.shape[:3], 1), 3, axis=-1)", ('numpy', 1): "x.mean(-1).astype(x.dtype)"}
+
+def _stack(items, # uint8 (N,C,H,W) tensor or list of uint8 (C,H,W) tensors
+           channels:int|None=None, # convert to this many channels; None: 3 when any image is colour, else 1
+           size:tuple|None=None, # resize every image to this (H,W); None: the images must share one size
+           strict_channels:bool=False, # raise instead of converting a batch tensor's channels
+           idiom:str='torch', # the input's own type, for the hint of a channel mismatch: 'numpy' or 'torch'
+          )->torch.Tensor: # uint8 (N,C,H,W)
+    "One uint8 batch of images of one channel count and one size."
+    kind = {1: 'grayscale (1 channel)', 3: 'RGB (3 channels)'}
+    if isinstance(items, torch.Tensor):
+        if channels is not None and items.shape[1] != channels:
+            if strict_channels:
+                raise ValueError(f"the detector was fitted on {kind[channels]} images, got {kind[items.shape[1]]}: "
+                                 f"convert them with `{_CHANNEL_FIX[idiom, channels]}`")
+            items = _to_channels(items, channels)
+        if size is None or tuple(items.shape[-2:]) == tuple(size): return items
+        return _resize_uint8(items, tuple(size))
+    c = channels or (3 if any(i.shape[0] == 3 for i in items) else 1)
+    items = [_to_channels(i, c) for i in items]
+    if size is None:
+        sizes = sorted({tuple(i.shape[-2:]) for i in items})
+        if len(sizes) > 1: raise ValueError(f"images differ in size ({', '.join(f'{h}×{w}' for h, w in sizes[:4])}{' …' if len(sizes) > 4 else ''}): pass size= to resize them")
+        return torch.stack(items)
+    return torch.stack([_resize_uint8(i[None], tuple(size))[0] for i in items])
+
+# %% ../nbs/00_data.ipynb #8e68a50c
+def as_image_batch(images, # a folder, image files, a list of images, a numpy batch (N,H,W[,C]) or a tensor (N,C,H,W)
+                   channels:int|None=None, # convert to this many channels (1 grayscale, 3 RGB); None: 3 when any is colour
+                   size:int|tuple|None=None, # resize every image to this (H,W) or size×size; None: they must share one size
+                   on_error:str='raise', # unreadable files: 'raise' an error naming the file, or 'skip' them with one warning
+                  )->torch.Tensor: # uint8 (N,C,H,W)
+    "Any supported form of images as one uint8 (N,C,H,W) batch, with a clear error for anything else."
+    if channels not in (None, 1, 3): raise ValueError(f"channels must be 1, 3 or None, got {channels}")
+    items, _, _ = image_items(images, on_error)
+    return _stack(items, channels, (size, size) if isinstance(size, int) else size)
 
 # %% ../nbs/00_data.ipynb #a8ab437f
 FMNIST_CLASSES = ['tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot']

@@ -8,6 +8,7 @@ import json, multiprocessing as mp, os, socket, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor, FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 import torch
+from fastcore.basics import patch
 from .records import RecordStore
 from .cells import ExperimentCell, cell_inputs, run_cell
 
@@ -90,29 +91,38 @@ class LocalEngine:
             return []
         left, tries = list(todo), {}
         while left:
-            ex = ProcessPoolExecutor(self.workers, mp_context=_spawn_context(), initializer=_init_worker, initargs=(self.threads,))
-            futs, broken = {}, False
-            try:
-                while True:
-                    while left and len(futs) < self.workers and not broken and not _past(stop_at):
-                        c, h = left.pop(0); futs[ex.submit(run_cell, c, h, self.threads)] = (c, h)
-                    if not futs: break
-                    done, _ = wait(futs, timeout=None if kill_at is None else max(0., kill_at - time.time()), return_when=FIRST_COMPLETED)
-                    if not done:  # past kill_at: stop the workers; their cells leave no record
-                        for p in list((getattr(ex, '_processes', None) or {}).values()): p.kill()
-                        return [*futs.values(), *left]
-                    for f in done:
-                        c, h = futs.pop(f)
-                        try: on_done(c, f.result())
-                        except BrokenProcessPool as e:
-                            broken = True
-                            tries[c.label] = tries.get(c.label, 0) + 1
-                            if tries[c.label] > self.retries: raise RuntimeError(f'{c.label}: its worker died {tries[c.label]} times') from e
-                            left.insert(0, (c, h))
-            finally: ex.shutdown(wait=not futs, cancel_futures=True)
+            killed = self._one_pool(left, tries, on_done, stop_at, kill_at)  # takes cells from `left`, puts retried ones back
+            if killed is not None: return killed
             if _past(stop_at): return left
         return left
 
+# %% ../nbs/11_engines.ipynb #04603f64
+@patch
+def _one_pool(self:LocalEngine, left:list, tries:dict, on_done, stop_at, kill_at)->list|None:
+    "Run cells of `left` on one process pool until none is left or a worker dies; at `kill_at`, the cells not done."
+    ex = ProcessPoolExecutor(self.workers, mp_context=_spawn_context(), initializer=_init_worker, initargs=(self.threads,))
+    futs, broken = {}, False
+    try:
+        while True:
+            while left and len(futs) < self.workers and not broken and not _past(stop_at):
+                c, h = left.pop(0); futs[ex.submit(run_cell, c, h, self.threads)] = (c, h)
+            if not futs: return None
+            done, _ = wait(futs, timeout=None if kill_at is None else max(0., kill_at - time.time()), return_when=FIRST_COMPLETED)
+            if not done:  # past kill_at: stop the workers; their cells leave no record
+                for p in list((getattr(ex, '_processes', None) or {}).values()): p.kill()
+                return [*futs.values(), *left]
+            for f in done: broken |= self._deliver(f, futs.pop(f), left, tries, on_done)
+    finally: ex.shutdown(wait=not futs, cancel_futures=True)
+
+@patch
+def _deliver(self:LocalEngine, f, cell_heads:tuple, left:list, tries:dict, on_done)->bool:
+    "Hand a finished cell's records to `on_done`; True when its worker died (the cell goes back to `left`, up to `retries` times)."
+    c, h = cell_heads
+    try: on_done(c, f.result()); return False
+    except BrokenProcessPool as e:
+        tries[c.label] = tries.get(c.label, 0) + 1
+        if tries[c.label] > self.retries: raise RuntimeError(f'{c.label}: its worker died {tries[c.label]} times') from e
+        left.insert(0, (c, h)); return True
 
 # %% ../nbs/11_engines.ipynb #96ed6425
 class EngineError(RuntimeError):

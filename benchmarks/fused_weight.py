@@ -10,10 +10,10 @@ The rule: the weight whose worst task is least below raw-pixel KDE, among those 
 """
 import json, warnings
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, torch
 from own_images import TASKS, build
 from deepocc.data import atomic_write_json
-from deepocc.detector import OneClassDetector, calibration_split, _resize_uint8, FUSED_PIXELS
+from deepocc.detector import OneClassDetector, calibration_split
 from deepocc.heads import make_head
 from deepocc.metrics import image_auroc
 from deepocc.records import machine_description, git_revision
@@ -22,10 +22,12 @@ OUT = Path(__file__).with_suffix('.json')
 WEIGHTS = (0, 0.5, 1, 1.5, 2, 3, 4, 8)
 
 def blocks(det, x):
-    "The two L2-normalized blocks of 'pool+pixels', unscaled."
-    with torch.no_grad(): f = F.normalize(det.pretext_.features(x, 'pool').float().cpu(), dim=1)
-    small = x if max(x.shape[-2:]) <= FUSED_PIXELS else _resize_uint8(x, (FUSED_PIXELS, FUSED_PIXELS))
-    return f, F.normalize(small.flatten(1).float(), dim=1)
+    "The two L2-normalized blocks of 'pool+pixels', unscaled: the detector's own `_features` with unit block scales."
+    scale, det.block_scale_ = det.block_scale_, [1.0, 1.0]
+    try: z = det._features(x)
+    finally: det.block_scale_ = scale
+    with torch.no_grad(): n_pool = det.pretext_.features(x[:1], 'pool').shape[1]
+    return z[:, :n_pool], z[:, n_pool:]
 
 def sweep(task, seed:int, root=Path('/tmp/deepocc_own_images'))->dict:
     "AUROC of the KDE head per pixel weight, on one trained encoder (weight 1 first, as the detector was fitted then)."

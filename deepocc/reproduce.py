@@ -176,8 +176,9 @@ class _PrefixedLines:
 def _check_parameters(nb:Path, parameters:dict):
     "Refuse parameters the notebook's `parameters` cell does not define."
     import papermill as pm
-    unknown = sorted(set(parameters) - set(pm.inspect_notebook(str(nb))))
-    if unknown: raise ValueError(f'{nb.name}: unknown parameters {unknown}; it takes {sorted(pm.inspect_notebook(str(nb)))}')
+    known = set(pm.inspect_notebook(str(nb)))
+    unknown = sorted(set(parameters) - known)
+    if unknown: raise ValueError(f'{nb.name}: unknown parameters {unknown}; it takes {sorted(known)}')
 
 def run_notebook(nb:Path, # a paper notebook
                  out_nb:Path, # where papermill writes the executed copy
@@ -216,7 +217,9 @@ def run_notebook_here(nb:Path, # a paper notebook
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
     t0, out = time.time(), _PrefixedLines(f'    [{nb.stem}] ')
-    def show(c): [out.write(''.join(o.get('text', ''))) for o in c.get('outputs', []) if echo and o.get('name') == 'stdout']
+    def show(c):  # after each cell: its printed lines, prefixed
+        for o in c.get('outputs', []) if echo else []:
+            if o.get('name') == 'stdout': out.write(''.join(o.get('text', '')))
     try:
         _check_parameters(nb, parameters)
         book = read_nb(nb)

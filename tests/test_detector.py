@@ -10,7 +10,8 @@ from PIL import Image
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from deepocc.data import load_one_class, available
-from deepocc.detector import OneClassDetector, DEFAULT_MIN_STEPS, FORMAT_VERSION, as_image_batch, FUSED_PIXEL_WEIGHT
+from deepocc.data import as_image_batch
+from deepocc.detector import OneClassDetector, DEFAULT_MIN_STEPS, FORMAT_VERSION, FUSED_PIXEL_WEIGHT
 from deepocc.pretext import PRETEXTS
 
 ROOT = Path(__file__).resolve().parent.parent

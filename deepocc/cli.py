@@ -17,19 +17,25 @@ from .plots import heatmap_overlay
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'DEFAULT_NORMALIZE_MAPS', 'CLIError', 'cli_spelling', 'cmd_fit', 'cmd_score',
            'cmd_heatmap', 'build_parser', 'main']
 
-# %% ../nbs/13_cli.ipynb #6e06853d
+# %% ../nbs/13_cli.ipynb #dee53df6
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2 # success; the command ran and failed; the command line is wrong
 
 class CLIError(Exception):
     "A failure the command line reports in one line, with its exit code."
     def __init__(self, message:str, code:int=EXIT_FAILED): super().__init__(message); self.code = code
 
+# %% ../nbs/13_cli.ipynb #80a115ca
 _PY_TO_CLI = [  # Python spellings in library messages -> the command line's
-    (r"fit the detector with localizer='patch', or call fit_localizer\(normal_images\)", "refit with `deepocc fit --localizer`"),
-    (r"localizer='patch'", "--localizer"), (r"\bmethod='(\w+)'", r"--method \1"), (r"\bon_error='(\w+)'", r"--on-error \1"),
-    (r"\bimage_size=\(?(\d+), (\d+)\)?", r"--image-size \1x\2"), (r"\bimage_size=", "--image-size "), (r"\bpretext='(\w+)'", r"--pretext \1"),
-    (r"\bhead='(\w+)'", r"--head \1"), (r"\bfeature='([\w+]+)'", r"--feature \1"), (r"\bpreset='(\w+)'", r"--preset \1"),
-    (r"\b(contamination|calibration|seed|steps|epochs) must", r"--\1 must"), (r"set --image-size +", "pass --image-size S or HxW "),
+    (r"fit the detector with localizer='patch', or call fit_localizer\(normal_images\)",
+     "refit with `deepocc fit --localizer`"),
+    (r"localizer='patch'", "--localizer"), (r"\bmethod='(\w+)'", r"--method \1"),
+    (r"\bon_error='(\w+)'", r"--on-error \1"),
+    (r"\bimage_size=\(?(\d+), (\d+)\)?", r"--image-size \1x\2"), (r"\bimage_size=", "--image-size "),
+    (r"\bpretext='(\w+)'", r"--pretext \1"),
+    (r"\bhead='(\w+)'", r"--head \1"), (r"\bfeature='([\w+]+)'", r"--feature \1"),
+    (r"\bpreset='(\w+)'", r"--preset \1"),
+    (r"\b(contamination|calibration|seed|steps|epochs) must", r"--\1 must"),
+    (r"set --image-size +", "pass --image-size S or HxW "),
     (r"call fit\(normal_images\) first", "run `deepocc fit` first")]
 
 def cli_spelling(message:str)->str:
@@ -38,8 +44,9 @@ def cli_spelling(message:str)->str:
     for pat, rep in _PY_TO_CLI: message = re.sub(pat, rep, message)
     return message
 
+# %% ../nbs/13_cli.ipynb #634c6595
 def _image_files(paths:list, what:str='image folder or file')->list:
-    "The image files named by `paths`: folders (their image files) and files, in order; a usage error for a missing path."
+    "The image files named by `paths` (folders' image files and files), in order; a usage error for a missing path."
     files = []
     for s in paths:
         p = Path(s)
@@ -50,8 +57,9 @@ def _image_files(paths:list, what:str='image folder or file')->list:
         else: files.append(p)
     return files
 
+# %% ../nbs/13_cli.ipynb #c1fee377
 def _read_images(paths:list, on_error:str, quiet:bool)->tuple:
-    "The images of folders and files at their own sizes: (list of uint8 (C,H,W), their paths, [(path, reason)] left out)."
+    "Images of folders and files at their own sizes: (uint8 (C,H,W) list, their paths, [(path, reason)] left out)."
     files = _image_files(paths)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
@@ -60,6 +68,7 @@ def _read_images(paths:list, on_error:str, quiet:bool)->tuple:
     for w in caught: print(f"deepocc: warning: {cli_spelling(str(w.message))}", file=sys.stderr)
     return items, names, skipped
 
+# %% ../nbs/13_cli.ipynb #b16c1817
 def _image_size(s:str|None):
     "`--image-size`: S, HxW, or None (chosen from the data)."
     if s is None: return None
@@ -69,6 +78,7 @@ def _image_size(s:str|None):
     except ValueError: pass
     raise argparse.ArgumentTypeError(f"--image-size takes S or HxW (e.g. 64 or 48x64), got {s!r}")
 
+# %% ../nbs/13_cli.ipynb #35aa6bc8
 def _load_detector(path:str):
     "A saved detector, or a one-line error."
     p = Path(path)
@@ -96,20 +106,23 @@ def cmd_fit(a:argparse.Namespace)->int:
     det.save(a.output)
     c, s, w = det.input_shape_
     steps = f", {det.history_[-1]['step']} training steps" if det.history_ else ''
-    print(f"fitted {a.pretext} + {a.head} on {len(names)} images ({'RGB' if c == 3 else 'grayscale'}, resized to {s}×{w}{steps}) "
-          f"in {time.time() - t0:.1f} s; anomaly-score threshold {det.threshold_:.4g}; saved {a.output}")
+    print(f"fitted {a.pretext} + {a.head} on {len(names)} images ({'RGB' if c == 3 else 'grayscale'}, "
+          f"resized to {s}×{w}{steps}) in {time.time() - t0:.1f} s; anomaly-score threshold {det.threshold_:.4g}; "
+          f"saved {a.output}")
     return EXIT_OK
 
-# %% ../nbs/13_cli.ipynb #7480e662
+# %% ../nbs/13_cli.ipynb #a3bcb56c
 def _batches(n:int, size:int, quiet:bool, desc:str):
     "Index ranges of `size` over n items, with a progress bar."
     return tqdm(range(0, n, size), desc=desc, unit='batch', disable=quiet, leave=False)
 
+# %% ../nbs/13_cli.ipynb #7480e662
 def cmd_score(a:argparse.Namespace)->int:
     "`deepocc score MODEL DIR|FILE... -o scores.csv`: one row per image file: path, anomaly score, prediction."
     det = _load_detector(a.model)
     items, names, skipped = _read_images(a.inputs, a.on_error, a.quiet)
-    scores = np.concatenate([det.anomaly_score(items[i:i+a.batch_size]) for i in _batches(len(items), a.batch_size, a.quiet, 'scoring')])
+    scores = np.concatenate([det.anomaly_score(items[i:i+a.batch_size])
+                             for i in _batches(len(items), a.batch_size, a.quiet, 'scoring')])
     with atomic_write(a.output, 'w') as f:
         w = csv.writer(f, lineterminator='\n')
         w.writerow(['path', 'score', 'prediction'])
@@ -122,7 +135,7 @@ def cmd_score(a:argparse.Namespace)->int:
 
 # %% ../nbs/13_cli.ipynb #bcf0bd37
 def cmd_heatmap(a:argparse.Namespace)->int:
-    "`deepocc heatmap MODEL DIR|FILE... -o OUT/`: one PNG per image, its anomaly map over it in colour, at the image's own size."
+    "`deepocc heatmap MODEL DIR|FILE... -o OUT/`: per image, a PNG of its anomaly map over it, at the image's size."
     import torch, torch.nn.functional as F
     from PIL import Image
     det = _load_detector(a.model)
@@ -133,74 +146,126 @@ def cmd_heatmap(a:argparse.Namespace)->int:
         try: maps.append(torch.from_numpy(det.localize(x, method=a.method)))
         except ValueError as e: raise CLIError(cli_spelling(str(e))) from None  # NotFittedError too
     maps = torch.cat(maps)
-    lo, hi = (None, None) if a.scale == 'image' else (float(maps.min()), float(maps.max()))   # one colour scale for the folder
+    lo, hi = (None, None) if a.scale == 'image' else (float(maps.min()), float(maps.max()))  # one scale per folder
     out = Path(a.output); out.mkdir(parents=True, exist_ok=True)
     stems = [p.stem for p in names]
-    stems = [f'{p.parent.name}_{p.stem}' if stems.count(p.stem) > 1 else p.stem for p in names]  # files of two folders may share a name
-    for im, m, p, stem in tqdm(list(zip(items, maps, names, stems)), desc='writing', unit='image', disable=a.quiet, leave=False):
+    # files of two folders may share a name
+    stems = [f'{p.parent.name}_{p.stem}' if stems.count(p.stem) > 1 else p.stem for p in names]
+    for im, m, p, stem in tqdm(list(zip(items, maps, names, stems)), desc='writing', unit='image', disable=a.quiet,
+                               leave=False):
         m = F.interpolate(m[None, None], size=tuple(im.shape[-2:]), mode='bilinear', align_corners=False)[0, 0]
         rgb = (heatmap_overlay(im, m, alpha=a.alpha, vmin=lo, vmax=hi) * 255).round().astype(np.uint8)
         with atomic_write(out/f'{stem}_heatmap.png') as f: Image.fromarray(rgb).save(f, format='PNG')
-    print(f"wrote {len(names)} heatmaps to {out}/ ({a.method or 'default'} method; colour scale {'per image' if a.scale == 'image' else f'{lo:.4g} to {hi:.4g}'})")
+    print(f"wrote {len(names)} heatmaps to {out}/ ({a.method or 'default'} method; "
+          f"colour scale {'per image' if a.scale == 'image' else f'{lo:.4g} to {hi:.4g}'})")
     return EXIT_OK
 
-# %% ../nbs/13_cli.ipynb #e8f0f14b
-_FEATURES, DEFAULT_NORMALIZE_MAPS = ('pool', 'embed', 'pool+pixels'), 'standardize'  # the detector's (checked below); no torch import for --help
-_EPILOG = """exit status: 0 success; 1 the command failed (no images, unreadable files, a model file deepocc does not read,
-training failed); 2 the command line is wrong (unknown option, missing folder or model file)."""
+# %% ../nbs/13_cli.ipynb #a17f59ab
+_FEATURES, DEFAULT_NORMALIZE_MAPS = ('pool', 'embed', 'pool+pixels'), 'standardize'  # the detector's, without torch
+_EPILOG = ("exit status: 0 success; 1 the command failed (no images, unreadable files, "
+           "a model file deepocc does not read,\ntraining failed); 2 the command line is wrong "
+           "(unknown option, missing folder or model file).")
 
-def build_parser()->argparse.ArgumentParser:
-    "The `deepocc` command line: fit, score, heatmap."
-    p = argparse.ArgumentParser('deepocc', description='One-class anomaly detection on folders of images (deepocc).', epilog=_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--version', action='version', version=f'deepocc {deepocc.__version__}')
-    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    def common(q):
-        q.add_argument('--on-error', choices=('raise', 'skip'), default='raise', help='unreadable image files: stop (raise) or leave them out with a warning (skip)')
-        q.add_argument('--quiet', action='store_true', help='no progress bars')
-    f = sub.add_parser('fit', help='train a detector on a folder of normal images', epilog=_EPILOG,
-                       description='Train a detector on a folder of normal images and save it to one file.')
-    f.add_argument('inputs', nargs='+', metavar='DIR|FILE', help='folders and files of normal training images (any sizes; PNG, JPEG, BMP, TIFF, WebP)')
-    f.add_argument('-o', '--output', required=True, metavar='MODEL', help='the detector file to write')
-    f.add_argument('--pretext', default='rotation', help="stage-1 task: rotation (semantic anomalies), cutpaste_3way (local defects), "
+# %% ../nbs/13_cli.ipynb #c4bbd3ef
+def _common_args(q:argparse.ArgumentParser):
+    "The options every command takes: --on-error and --quiet."
+    q.add_argument('--on-error', choices=('raise', 'skip'), default='raise',
+                   help='unreadable image files: stop (raise) or leave them out with a warning (skip)')
+    q.add_argument('--quiet', action='store_true', help='no progress bars')
+
+# %% ../nbs/13_cli.ipynb #5fe6ada8
+def _fit_model_args(f:argparse.ArgumentParser):
+    "`fit`'s detector options: pretext task, head, feature, preset and image size."
+    f.add_argument('--pretext', default='rotation',
+                   help="stage-1 task: rotation (semantic anomalies), cutpaste_3way (local defects), "
                    "contrastive_da, cutpaste, cutpaste_scar, contrastive or raw_pixels (default: rotation)")
     f.add_argument('--head', default='kde', help='one-class head: kde, gde, ocsvm, knn, builtin (default: kde)')
-    f.add_argument('--feature', default='pool+pixels', choices=_FEATURES, help='what the head reads: pool, embed, or pool+pixels (pooled network features fused with the downsized image; the default)')
-    f.add_argument('--preset', default='cpu', choices=('smoke', 'cpu', 'paper'), help='model and training sizes (default: cpu)')
-    f.add_argument('--image-size', type=_image_size, default=None, metavar='S|HxW', help='resize every image to S×S or H×W (default: '
-                   'chosen from the images: their own square size if they share one of at most 64 px, else the median shorter side, '
-                   'rounded down to a multiple of 8, at most 64)')
-    f.add_argument('--contamination', type=float, default=0.05, help='share of new normal images to flag (the false-alarm rate; default: 0.05)')
-    f.add_argument('--calibration', type=float, default=0.2, help='share of the training images held out to set the threshold (default: 0.2)')
+    f.add_argument('--feature', default='pool+pixels', choices=_FEATURES,
+                   help='what the head reads: pool, embed, or pool+pixels (pooled network features fused with the '
+                   'downsized image; the default)')
+    f.add_argument('--preset', default='cpu', choices=('smoke', 'cpu', 'paper'),
+                   help='model and training sizes (default: cpu)')
+    f.add_argument('--image-size', type=_image_size, default=None, metavar='S|HxW',
+                   help='resize every image to S×S or H×W (default: chosen from the images: their own square size '
+                   'if they share one of at most 64 px, else the median shorter side, rounded down to a multiple of 8, '
+                   'at most 64)')
+
+# %% ../nbs/13_cli.ipynb #a7144136
+def _fit_training_args(f:argparse.ArgumentParser):
+    "`fit`'s threshold, training and localizer options."
+    f.add_argument('--contamination', type=float, default=0.05,
+                   help='share of new normal images to flag (the false-alarm rate; default: 0.05)')
+    f.add_argument('--calibration', type=float, default=0.2,
+                   help='share of the training images held out to set the threshold (default: 0.2)')
     f.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    f.add_argument('--steps', type=int, help='training steps (default: the preset\'s, at least 250 when it is given in epochs)')
+    f.add_argument('--steps', type=int,
+                   help='training steps (default: the preset\'s, at least 250 when it is given in epochs)')
     f.add_argument('--epochs', type=int, help='training epochs instead of the preset\'s')
-    f.add_argument('--localizer', action='store_true', help='also fit the patch localizer, for `deepocc heatmap --method patch`')
-    f.add_argument('--aligned', action='store_true', help='the images are aligned (objects in one pose, e.g. solar cells): one Gaussian per patch location')
+    f.add_argument('--localizer', action='store_true',
+                   help='also fit the patch localizer, for `deepocc heatmap --method patch`')
+    f.add_argument('--aligned', action='store_true',
+                   help='the images are aligned (objects in one pose, e.g. solar cells): '
+                   'one Gaussian per patch location')
     f.add_argument('--normalize-maps', choices=('standardize', 'mean', 'none'), default=DEFAULT_NORMALIZE_MAPS,
-                   help=f'patch maps relative to the normal images\' maps at each location (default: {DEFAULT_NORMALIZE_MAPS})')
+                   help=f'patch maps relative to the normal images\' maps at each location '
+                   f'(default: {DEFAULT_NORMALIZE_MAPS})')
     f.add_argument('--threads', type=int, help='torch CPU threads')
-    common(f)
+
+# %% ../nbs/13_cli.ipynb #20f2eb7e
+def _fit_parser(sub):
+    "The `fit` command: input folders and files, the model file, then the detector and training options."
+    f = sub.add_parser('fit', help='train a detector on a folder of normal images', epilog=_EPILOG,
+                       description='Train a detector on a folder of normal images and save it to one file.')
+    f.add_argument('inputs', nargs='+', metavar='DIR|FILE',
+                   help='folders and files of normal training images (any sizes; PNG, JPEG, BMP, TIFF, WebP)')
+    f.add_argument('-o', '--output', required=True, metavar='MODEL', help='the detector file to write')
+    _fit_model_args(f)
+    _fit_training_args(f)
+    _common_args(f)
+
+# %% ../nbs/13_cli.ipynb #6d79500a
+def _score_parser(sub):
+    "The `score` command: a model file, input folders and files, the CSV file, the batch size."
     s = sub.add_parser('score', help='score a folder of images with a saved detector', epilog=_EPILOG,
-                       description='Score every image of a folder; write path, score (higher = more anomalous) and prediction to a CSV file.')
+                       description='Score every image of a folder; write path, score (higher = more anomalous) '
+                       'and prediction to a CSV file.')
     s.add_argument('model', metavar='MODEL', help='a detector file written by `deepocc fit`')
     s.add_argument('inputs', nargs='+', metavar='DIR|FILE', help='folders and image files to score')
     s.add_argument('-o', '--output', required=True, metavar='CSV', help='the CSV file to write: path,score,prediction')
     s.add_argument('--batch-size', type=int, default=256, help='images per batch (default: 256)')
-    common(s)
+    _common_args(s)
+
+# %% ../nbs/13_cli.ipynb #b9cbb510
+def _heatmap_parser(sub):
+    "The `heatmap` command: a model file, input folders and files, the output folder, method and colour scale."
     h = sub.add_parser('heatmap', help='write anomaly heatmaps of a folder of images', epilog=_EPILOG,
-                       description='Write one PNG per image: its anomaly heatmap blended over it, at the image\'s own size.')
+                       description='Write one PNG per image: its anomaly heatmap blended over it, '
+                       'at the image\'s own size.')
     h.add_argument('model', metavar='MODEL', help='a detector file written by `deepocc fit`')
     h.add_argument('inputs', nargs='+', metavar='DIR|FILE', help='folders and image files')
     h.add_argument('-o', '--output', required=True, metavar='OUT', help='folder for the PNG files (NAME_heatmap.png)')
-    h.add_argument('--method', choices=('patch', 'gradcam'), help='patch (needs `fit --localizer`) or gradcam (CutPaste pretexts); '
+    h.add_argument('--method', choices=('patch', 'gradcam'),
+                   help='patch (needs `fit --localizer`) or gradcam (CutPaste pretexts); '
                    'default: patch when fitted, else gradcam')
-    h.add_argument('--scale', choices=('folder', 'image'), default='folder', help='one colour scale for the folder (default) or one per image')
+    h.add_argument('--scale', choices=('folder', 'image'), default='folder',
+                   help='one colour scale for the folder (default) or one per image')
     h.add_argument('--alpha', type=float, default=0.5, help='weight of the heatmap colour (default: 0.5)')
     h.add_argument('--batch-size', type=int, default=64, help='images per batch (default: 64)')
-    common(h)
+    _common_args(h)
+
+# %% ../nbs/13_cli.ipynb #e704012a
+def build_parser()->argparse.ArgumentParser:
+    "The `deepocc` command line: fit, score, heatmap."
+    p = argparse.ArgumentParser('deepocc', description='One-class anomaly detection on folders of images (deepocc).',
+                                epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--version', action='version', version=f'deepocc {deepocc.__version__}')
+    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    _fit_parser(sub)
+    _score_parser(sub)
+    _heatmap_parser(sub)
     return p
 
+# %% ../nbs/13_cli.ipynb #e0c2ecf5
 def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         )->int: # the exit status
     "Run the `deepocc` command line."
@@ -212,4 +277,4 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     except KeyboardInterrupt:
         print("deepocc: interrupted", file=sys.stderr); return EXIT_FAILED
 
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # python -m deepocc.cli (not when a notebook runs this cell)
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # python -m deepocc.cli (not in a notebook)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 __all__ = ['IMAGE_SUFFIXES', 'FMNIST_CLASSES', 'CIFAR10_CLASSES', 'CIFAR100_SUPERCLASSES', 'CIFAR20_CLASSES',
            'CIFAR100_FINE_CLASSES', 'CIFAR100_COARSE_OF_FINE', 'CATDOG_CLASSES', 'MVTEC_TEXTURES', 'MVTEC_OBJECTS',
            'MVTEC_CLASSES', 'MVTEC_ALIGNED', 'ELPV_CLASSES', 'DIGITS_CLASSES', 'DATASETS', 'DATASET_HINTS',
-           'DataNotFoundError', 'ImageReadError', 'OneClassData', 'subset', 'to_float', 'atomic_write',
+           'DataNotFoundError', 'ImageReadError', 'OneClassData', 'subset', 'to_float', 'check_images', 'atomic_write',
            'atomic_write_text', 'atomic_write_json', 'pil_to_tensor', 'read_image', 'read_images', 'folder_images',
            'image_items', 'as_image_batch', 'read_idx', 'fmnist_one_class', 'cifar10_one_class', 'cifar20_one_class',
            'catdog_one_class', 'celeba_one_class', 'is_aligned', 'mvtec_one_class', 'elpv_one_class',
@@ -51,17 +51,20 @@ class OneClassData:
             if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.ndim != 4:
                 raise TypeError(f"{self.name}/{self.category}: `{nm}` must be a uint8 tensor (N,C,H,W), got "
                                 f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}")
-        if len(self.train) == 0: raise ValueError(f"{self.name}/{self.category}: no normal training images (empty class)")
+        if len(self.train) == 0:
+            raise ValueError(f"{self.name}/{self.category}: no normal training images (empty class)")
         if self.train.shape[1:] != self.test.shape[1:]:
             raise ValueError(f"{self.name}/{self.category}: train images {tuple(self.train.shape[1:])} and test images "
                              f"{tuple(self.test.shape[1:])} differ in channels or size")
         self.test_labels = torch.as_tensor(self.test_labels, dtype=torch.int64)
         if self.test_labels.shape != (len(self.test),):
-            raise ValueError(f"{self.name}/{self.category}: {len(self.test)} test images but labels of shape {tuple(self.test_labels.shape)}")
+            raise ValueError(f"{self.name}/{self.category}: {len(self.test)} test images but labels of shape "
+                             f"{tuple(self.test_labels.shape)}")
         if len(self.test) and not torch.isin(self.test_labels, torch.tensor([0, 1])).all():
             raise ValueError(f"{self.name}/{self.category}: test labels must be 0 (normal) or 1 (anomaly)")
         if self.test_masks is not None and self.test_masks.shape != (len(self.test), 1, *self.test.shape[2:]):
-            raise ValueError(f"{self.name}/{self.category}: masks {tuple(self.test_masks.shape)} do not match test images {tuple(self.test.shape)}")
+            raise ValueError(f"{self.name}/{self.category}: masks {tuple(self.test_masks.shape)} do not match test "
+                             f"images {tuple(self.test.shape)}")
 
     @property
     def channels(self)->int: return self.train.shape[1]
@@ -74,7 +77,8 @@ class OneClassData:
 
     def __repr__(self):
         return (f"OneClassData({self.name!r}, {self.category!r}: {len(self.train)} train, {len(self.test)} test "
-                f"({self.n_normal_test} normal, {self.n_anomalous_test} anomalous), {self.channels}×{self.size[0]}×{self.size[1]}"
+                f"({self.n_normal_test} normal, {self.n_anomalous_test} anomalous), "
+                f"{self.channels}×{self.size[0]}×{self.size[1]}"
                 f"{', masks' if self.test_masks is not None else ''}{', synthetic' if self.synthetic else ''})")
 
 # %% ../nbs/00_data.ipynb #a9d96eae
@@ -85,7 +89,8 @@ def subset(data:OneClassData, # the full task
           )->OneClassData: # a smaller task of the same kind
     "A seeded random subset of `data`, stratified by test label."
     g = torch.Generator().manual_seed(seed)
-    tr = torch.randperm(len(data.train), generator=g)[:max_train].sort().values if max_train else torch.arange(len(data.train))
+    tr = (torch.randperm(len(data.train), generator=g)[:max_train].sort().values if max_train
+          else torch.arange(len(data.train)))
     te = torch.arange(len(data.test))
     if max_test and max_test < len(data.test):
         parts = []
@@ -103,6 +108,44 @@ def to_float(x:torch.Tensor, # uint8 images (N,C,H,W)
     "Convert a uint8 image batch to float32 in [0,1]."
     if x.dtype != torch.uint8: raise TypeError(f"expected a uint8 image batch, got {x.dtype}")
     return x.float().div_(255)
+
+# %% ../nbs/00_data.ipynb #b9724778
+def check_images(x:torch.Tensor, # images (N,C,H,W)
+                 name:str='images', # what to call `x` in error messages
+                 dtype:str='float', # 'float', 'uint8' or 'any' (either)
+                 unit:bool=True, # float values must lie in [0,1] (else: finite)
+                )->torch.Tensor: # `x`, unchanged
+    "Raise a clear error unless `x` is a non-empty (N,C,H,W) batch of `dtype`, float values finite (and in [0,1])."
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor (N,C,H,W), got {type(x).__name__}")
+    if x.ndim != 4:
+        hint = "; use x[None] for one image" if x.ndim == 3 else ""
+        raise ValueError(f"{name}: expected 4 dimensions (N,C,H,W), got shape {tuple(x.shape)}{hint}")
+    if x.numel() == 0: raise ValueError(f"{name}: expected a non-empty batch (N,C,H,W), got shape {tuple(x.shape)}")
+    _check_dtype(x, name, dtype)
+    if x.is_floating_point(): _check_values(x, name, unit)
+    return x
+
+# %% ../nbs/00_data.ipynb #bc111207
+_DTYPES = {'float': 'a floating-point tensor with values in [0,1]', 'uint8': 'uint8 (0-255)',
+           'any': 'float in [0,1] or uint8'}
+
+def _check_dtype(x:torch.Tensor, name:str, dtype:str):
+    "A clear error unless `x`'s dtype is what `dtype` ('float', 'uint8' or 'any') asks for."
+    if dtype not in _DTYPES: raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+    fp, u8 = x.is_floating_point(), x.dtype == torch.uint8
+    if {'float': fp, 'uint8': u8, 'any': fp or u8}[dtype]: return
+    hint = " (convert uint8 images with deepocc.data.to_float)" if dtype == 'float' and u8 else ""
+    raise TypeError(f"{name}: expected {_DTYPES[dtype]}, got dtype {x.dtype}{hint}")
+
+def _check_values(x:torch.Tensor, name:str, unit:bool=True):
+    "A clear error unless every value of the float batch `x` is finite (and, if `unit`, in [0,1] within 1e-3)."
+    if not unit and torch.isfinite(x).all(): return
+    lo, hi = (v.item() for v in torch.aminmax(x))
+    if unit and lo >= -1e-3 and hi <= 1 + 1e-3: return  # NaN fails both comparisons
+    if torch.isnan(x).any(): raise ValueError(f"{name}: expected finite values in [0,1], got NaN")
+    if torch.isinf(x).any(): raise ValueError(f"{name}: expected finite values in [0,1], got inf")
+    raise ValueError(f"{name}: expected values in [0,1], got values in [{lo:.4g}, {hi:.4g}]")
 
 # %% ../nbs/00_data.ipynb #4b5eccbe
 def _resize_uint8(x:torch.Tensor, size:int|tuple, mode='bilinear')->torch.Tensor:
@@ -159,10 +202,11 @@ _GRAY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'
 def pil_to_tensor(im:Image.Image, # a PIL image in any mode
                   channels:int|None=None, # 1 (grayscale) or 3 (RGB); None: 1 for grayscale images, 3 for the rest
                  )->torch.Tensor: # uint8 (C,H,W)
-    "A PIL image as uint8 (C,H,W): EXIF orientation applied, 16-bit and float scaled to 0-255, palettes and alpha resolved."
+    "A PIL image as uint8 (C,H,W): EXIF orientation applied, 16-bit/float scaled to 0-255, palette and alpha resolved."
     if channels not in (None, 1, 3): raise ValueError(f"channels must be 1, 3 or None, got {channels}")
     im = ImageOps.exif_transpose(im) if im.getexif().get(0x0112, 1) != 1 else im  # EXIF orientation (phones, cameras)
-    if im.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'):  # 16-bit PNG/TIFF, 32-bit int or float: scale, never clip
+    # 16-bit PNG/TIFF, 32-bit int or float: scale, never clip
+    if im.mode in ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'):
         a = np.asarray(im).astype(np.float64)
         if im.mode == 'F': top = 1. if a.max(initial=0) <= 1 else 255.         # float images: [0,1] or [0,255]
         else: top = 255. if im.mode == 'I' and a.max(initial=0) <= 255 else 65535.  # 16-bit unless the values are 8-bit
@@ -174,10 +218,11 @@ def pil_to_tensor(im:Image.Image, # a PIL image in any mode
         mode = {1: 'L', 3: 'RGB'}.get(channels) or ('L' if gray else 'RGB')
         a = np.asarray(im.convert(mode), dtype=np.uint8)
         a = a.reshape(a.shape[0], a.shape[1], -1)
-    return torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1).contiguous()  # a copy: PIL's buffer is read-only
+    # a copy: PIL's buffer is read-only
+    return torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 def read_image(path:str|Path, # an image file
-               channels:int|None=None, # 1 (grayscale) or 3 (RGB); None keeps grayscale files as 1 and anything else as 3
+               channels:int|None=None, # 1 (grayscale) or 3 (RGB); None: grayscale files stay 1, others 3
                size:int|tuple|None=None, # resize to this size (bilinear); None keeps the file's size
               )->torch.Tensor: # uint8 (C,H,W)
     "Read one image file as a uint8 (C,H,W) tensor (see `pil_to_tensor`), with a clear error for a corrupt file."
@@ -186,7 +231,8 @@ def read_image(path:str|Path, # an image file
             im.load()
             if im.mode == 'P' and channels is None:  # a palette of greys is a grayscale image
                 pal = np.asarray(im.convert('RGB'))
-                x = pil_to_tensor(im, 1 if (pal[..., 0] == pal[..., 1]).all() and (pal[..., 1] == pal[..., 2]).all() else 3)
+                x = pil_to_tensor(im, 1 if (pal[..., 0] == pal[..., 1]).all() and (pal[..., 1] == pal[..., 2]).all()
+                                  else 3)
             else: x = pil_to_tensor(im, channels)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         if isinstance(e, ValueError) and 'channels must be' in str(e): raise
@@ -200,7 +246,9 @@ def read_images(paths:list, # image files
                )->torch.Tensor: # uint8 (N,C,H,W)
     "Read image files into one uint8 batch; all must end up the same size."
     paths = list(paths)
-    if not paths: return torch.zeros(0, channels or 3, *((size, size) if isinstance(size, int) else (size or (1, 1))), dtype=torch.uint8)
+    if not paths:
+        return torch.zeros(0, channels or 3, *((size, size) if isinstance(size, int) else (size or (1, 1))),
+                           dtype=torch.uint8)
     first = read_image(paths[0], channels, size)
     ims = [first] + [read_image(p, first.shape[0], size) for p in paths[1:]]
     shapes = {tuple(i.shape) for i in ims}
@@ -211,7 +259,8 @@ def read_images(paths:list, # image files
 # %% ../nbs/00_data.ipynb #b5a27bcf
 def _list_images(folder:Path)->list:
     "Image files in `folder`, sorted by name (hidden files such as macOS's `._name.png` left out)."
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith('.') and p.is_file()) \
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                  and not p.name.startswith('.') and p.is_file()) \
         if Path(folder).is_dir() else []
 
 def _not_found(what:str, looked:list, how:str):
@@ -221,7 +270,8 @@ def _not_found(what:str, looked:list, how:str):
 
 def _check_category(dataset:str, category, valid:list)->str:
     "The category name, or a ValueError listing the valid ones (an int indexes `valid`)."
-    if isinstance(category, (int, np.integer)) and not isinstance(category, bool) and 0 <= category < len(valid): return valid[category]
+    if isinstance(category, (int, np.integer)) and not isinstance(category, bool) and 0 <= category < len(valid):
+        return valid[category]
     if str(category) in valid: return str(category)
     raise ValueError(f"unknown {dataset} category {category!r}; valid: {', '.join(map(str, valid))} (or their index)")
 
@@ -246,9 +296,12 @@ def _float_to_uint8(x:torch.Tensor, what:str)->torch.Tensor:
 def _numpy_batch(a:np.ndarray)->torch.Tensor:
     "A numpy batch (N,H,W) or (N,H,W,C), uint8 or float in [0,1], as uint8 (N,C,H,W)."
     if a.size == 0: raise ValueError(f"no images: the numpy array is empty (shape {a.shape})")
-    if a.ndim == 2: raise ValueError(f"numpy images must be a batch (N,H,W) or (N,H,W,C), got one image of shape {a.shape}: use `x[None]`")
+    if a.ndim == 2:
+        raise ValueError(f"numpy images must be a batch (N,H,W) or (N,H,W,C), got one image of "
+                         f"shape {a.shape}: use `x[None]`")
     if a.ndim == 3 and a.shape[-1] in (1, 3, 4):
-        raise ValueError(f"numpy images of shape {a.shape} look like one (H,W,C) image: use `x[None]` for a batch of one"
+        raise ValueError(f"numpy images of shape {a.shape} look like one (H,W,C) image: use "
+                         f"`x[None]` for a batch of one"
                          + (" (and `x[None, ..., :3]` to drop its alpha channel)" if a.shape[-1] == 4 else ''))
     if a.ndim not in (3, 4): raise ValueError(f"numpy images must be (N,H,W) or (N,H,W,C), got shape {a.shape}")
     if a.ndim == 3: a = a[..., None]
@@ -256,7 +309,8 @@ def _numpy_batch(a:np.ndarray)->torch.Tensor:
         hint = (f"; it looks like (N,C,H,W), torch's layout: use `x.transpose(0, 2, 3, 1)`" if a.shape[1] in (1, 3)
                 else "; RGBA: drop the alpha channel with `x[..., :3]`" if a.shape[-1] == 4 else '')
         raise ValueError(f"numpy images are channels-last (N,H,W,C) with C = 1 or 3, got shape {a.shape}{hint}")
-    t = torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)).permute(0, 3, 1, 2)  # torch wants writable memory
+    # torch wants writable memory
+    t = torch.from_numpy(np.ascontiguousarray(a) if a.flags.writeable else np.array(a)).permute(0, 3, 1, 2)
     if a.dtype == np.uint8: return t.contiguous()
     if np.issubdtype(a.dtype, np.floating): return _float_to_uint8(t, 'numpy images').contiguous()
     hint = ": use `(x // 257).astype(np.uint8)` for 16-bit images" if a.dtype == np.uint16 else ''
@@ -267,12 +321,15 @@ def _tensor_batch(x:torch.Tensor)->torch.Tensor:
     if x.numel() == 0: raise ValueError(f"no images: the tensor is empty (shape {tuple(x.shape)})")
     if x.ndim == 3:
         raise ValueError(f"image tensors must be a batch (N,C,H,W), got shape {tuple(x.shape)}: "
-                         + ("for one (C,H,W) image use `x[None]`" if x.shape[0] in (1, 3) else "for a grayscale batch (N,H,W) use `x[:, None]`"))
+                         + ("for one (C,H,W) image use `x[None]`" if x.shape[0] in (1, 3)
+                            else "for a grayscale batch (N,H,W) use `x[:, None]`"))
     if x.ndim != 4: raise ValueError(f"image tensors must be (N,C,H,W), got shape {tuple(x.shape)}")
     if x.shape[1] not in (1, 3):
         hint = ("; it looks like (N,H,W,C), numpy's layout: use `x.permute(0, 3, 1, 2)`" if x.shape[-1] in (1, 3)
-                else "; it looks like RGBA in numpy's layout: use `x[..., :3].permute(0, 3, 1, 2)`" if x.shape[-1] == 4 else '')
-        raise ValueError(f"image tensors are channels-first (N,C,H,W) with C = 1 (grayscale) or 3 (RGB), got shape {tuple(x.shape)}{hint}")
+                else "; it looks like RGBA in numpy's layout: use `x[..., :3].permute(0, 3, 1, 2)`" if x.shape[-1] == 4
+                else '')
+        raise ValueError(f"image tensors are channels-first (N,C,H,W) with C = 1 (grayscale) or 3 (RGB), got "
+                         f"shape {tuple(x.shape)}{hint}")
     if x.dtype == torch.uint8: return x.detach().cpu().contiguous()
     if x.dtype.is_floating_point: return _float_to_uint8(x, 'images').contiguous()
     raise TypeError(f"image tensors must be uint8 (0-255) or float in [0,1], got {x.dtype}")
@@ -281,12 +338,15 @@ def _one_image(o)->torch.Tensor:
     "One image of a list (PIL image, (H,W[,C]) array or (C,H,W) tensor) as uint8 (C,H,W)."
     if isinstance(o, Image.Image): return pil_to_tensor(o)
     if isinstance(o, np.ndarray):
-        if o.ndim not in (2, 3): raise ValueError(f"a numpy image in a list must be (H,W) or (H,W,C), got shape {o.shape}")
+        if o.ndim not in (2, 3):
+            raise ValueError(f"a numpy image in a list must be (H,W) or (H,W,C), got shape {o.shape}")
         return _numpy_batch(o[None] if o.ndim == 3 else o[None, ..., None])[0]
     if isinstance(o, torch.Tensor):
-        if o.ndim not in (2, 3): raise ValueError(f"an image tensor in a list must be (C,H,W) or (H,W), got shape {tuple(o.shape)}")
+        if o.ndim not in (2, 3):
+            raise ValueError(f"an image tensor in a list must be (C,H,W) or (H,W), got shape {tuple(o.shape)}")
         return _tensor_batch(o[None] if o.ndim == 3 else o[None, None])[0]
-    raise TypeError(f"a list of images may hold file paths, PIL images, numpy arrays or tensors, got {type(o).__name__} {o!r:.40}")
+    raise TypeError(f"a list of images may hold file paths, PIL images, numpy arrays or tensors, got "
+                    f"{type(o).__name__} {o!r:.40}")
 
 def _read_files(files:list, on_error:str, progress:bool=False)->tuple:
     "Read image files: (uint8 (C,H,W) tensors, the files read, [(file, reason)] left out)."
@@ -297,7 +357,8 @@ def _read_files(files:list, on_error:str, progress:bool=False)->tuple:
             if on_error == 'raise': raise ImageReadError(f"{e} (on_error='skip' leaves unreadable files out)") from None
             skipped.append((Path(f), str(e).split(': ', 1)[-1]))
     if skipped:
-        warnings.warn(f"left out {len(skipped)} unreadable image file(s): " + '; '.join(f"{f} ({why})" for f, why in skipped), stacklevel=3)
+        warnings.warn(f"left out {len(skipped)} unreadable image file(s): "
+                      + '; '.join(f"{f} ({why})" for f, why in skipped), stacklevel=3)
     if not ims: raise ValueError(f"no readable images: all {len(files)} file(s) failed to load")
     return ims, kept, skipped
 
@@ -315,7 +376,7 @@ def folder_images(p:Path)->list:
 def image_items(images, # any input `as_image_batch` takes
                 on_error:str='raise', # 'raise' or 'skip' unreadable files
                 progress:bool=False, # a progress bar while reading files
-               )->tuple: # (uint8 (N,C,H,W) tensor or list of uint8 (C,H,W) tensors, paths or None, [(path, reason)] left out)
+               )->tuple: # (uint8 (N,C,H,W) tensor or list of (C,H,W) tensors, paths or None, [(path, reason)] left out)
     "The images of any supported input, not yet resized or converted to a common channel count."
     if on_error not in _ON_ERROR: raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if _is_path(images):
@@ -327,7 +388,9 @@ def image_items(images, # any input `as_image_batch` takes
         if not images: raise ValueError("no images: got an empty list")
         if all(_is_path(o) for o in images):
             missing = [str(o) for o in images if not Path(o).is_file()]
-            if missing: raise FileNotFoundError(f"{len(missing)} image file(s) do not exist: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+            if missing:
+                raise FileNotFoundError(f"{len(missing)} image file(s) do not exist: "
+                                        f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
             return _read_files(list(images), on_error, progress)
         return [_one_image(o) for o in images], None, []
     if isinstance(images, np.ndarray): return _numpy_batch(images), None, []
@@ -344,7 +407,8 @@ def _to_channels(x:torch.Tensor, c:int)->torch.Tensor:
     return ((x.long() * w).sum(-3, keepdim=True) + 32768).div(65536, rounding_mode='floor').to(torch.uint8)
 
 _CHANNEL_FIX = {('torch', 3): "x.expand(-1, 3, -1, -1)", ('torch', 1): "x.float().mean(1, keepdim=True).to(x.dtype)",
-                ('numpy', 3): "np.repeat(x.reshape(*x.shape[:3], 1), 3, axis=-1)", ('numpy', 1): "x.mean(-1).astype(x.dtype)"}
+                ('numpy', 3): "np.repeat(x.reshape(*x.shape[:3], 1), 3, axis=-1)",
+                ('numpy', 1): "x.mean(-1).astype(x.dtype)"}
 
 def _stack(items, # uint8 (N,C,H,W) tensor or list of uint8 (C,H,W) tensors
            channels:int|None=None, # convert to this many channels; None: 3 when any image is colour, else 1
@@ -366,15 +430,17 @@ def _stack(items, # uint8 (N,C,H,W) tensor or list of uint8 (C,H,W) tensors
     items = [_to_channels(i, c) for i in items]
     if size is None:
         sizes = sorted({tuple(i.shape[-2:]) for i in items})
-        if len(sizes) > 1: raise ValueError(f"images differ in size ({', '.join(f'{h}×{w}' for h, w in sizes[:4])}{' …' if len(sizes) > 4 else ''}): pass size= to resize them")
+        if len(sizes) > 1:
+            raise ValueError(f"images differ in size ({', '.join(f'{h}×{w}' for h, w in sizes[:4])}"
+                             f"{' …' if len(sizes) > 4 else ''}): pass size= to resize them")
         return torch.stack(items)
     return torch.stack([_resize_uint8(i[None], tuple(size))[0] for i in items])
 
 # %% ../nbs/00_data.ipynb #8e68a50c
 def as_image_batch(images, # a folder, image files, a list of images, a numpy batch (N,H,W[,C]) or a tensor (N,C,H,W)
-                   channels:int|None=None, # convert to this many channels (1 grayscale, 3 RGB); None: 3 when any is colour
-                   size:int|tuple|None=None, # resize every image to this (H,W) or size×size; None: they must share one size
-                   on_error:str='raise', # unreadable files: 'raise' an error naming the file, or 'skip' them with one warning
+                   channels:int|None=None, # channels to convert to (1 grayscale, 3 RGB); None: 3 when any is colour
+                   size:int|tuple|None=None, # resize all to (H,W) or size×size; None: they must share one size
+                   on_error:str='raise', # unreadable files: 'raise' (naming the file) or 'skip' them with one warning
                   )->torch.Tensor: # uint8 (N,C,H,W)
     "Any supported form of images as one uint8 (N,C,H,W) batch, with a clear error for anything else."
     if channels not in (None, 1, 3): raise ValueError(f"channels must be 1, 3 or None, got {channels}")
@@ -382,7 +448,8 @@ def as_image_batch(images, # a folder, image files, a list of images, a numpy ba
     return _stack(items, channels, (size, size) if isinstance(size, int) else size)
 
 # %% ../nbs/00_data.ipynb #a8ab437f
-FMNIST_CLASSES = ['tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot']
+FMNIST_CLASSES = ['tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag',
+                  'ankle_boot']
 
 def read_idx(path:str|Path)->np.ndarray:
     "Parse an idx file (optionally gzipped), e.g. MNIST/Fashion-MNIST images or labels."
@@ -393,7 +460,8 @@ def read_idx(path:str|Path)->np.ndarray:
     nd = raw[3]
     dims = struct.unpack(f'>{nd}I', raw[4:4 + 4 * nd])
     n = int(np.prod(dims))
-    if len(raw) - 4 - 4 * nd != n: raise ValueError(f"{path} is truncated or corrupt: header says {dims}, data has {len(raw) - 4 - 4 * nd} bytes")
+    if len(raw) - 4 - 4 * nd != n:
+        raise ValueError(f"{path} is truncated or corrupt: header says {dims}, data has {len(raw) - 4 - 4 * nd} bytes")
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 # %% ../nbs/00_data.ipynb #e691472e
@@ -425,7 +493,8 @@ def _fmnist_arrays(root=None):
             pad = lambda x: F.pad(x[:, None], (2, 2, 2, 2))
             return pad(xtr), ytr.long(), pad(xte), yte.long()
     _not_found('Fashion-MNIST', dirs, "`apt-get install dataset-fashion-mnist` (Debian), or put the four "
-               "*-idx*-ubyte(.gz) files in $DEEPOCC_DATA, or torchvision.datasets.FashionMNIST(root, download=True) where online")
+               "*-idx*-ubyte(.gz) files in $DEEPOCC_DATA, "
+               "or torchvision.datasets.FashionMNIST(root, download=True) where online")
 
 # %% ../nbs/00_data.ipynb #952debdb
 def fmnist_one_class(category:int|str, # normal class: index 0-9 or a name in `FMNIST_CLASSES`
@@ -461,7 +530,8 @@ CIFAR100_SUPERCLASSES = {
     'vehicles_2': ['lawn_mower', 'rocket', 'streetcar', 'tank', 'tractor']}
 CIFAR20_CLASSES = list(CIFAR100_SUPERCLASSES)
 CIFAR100_FINE_CLASSES = sorted(n for v in CIFAR100_SUPERCLASSES.values() for n in v)
-CIFAR100_COARSE_OF_FINE = [next(i for i, v in enumerate(CIFAR100_SUPERCLASSES.values()) if n in v) for n in CIFAR100_FINE_CLASSES]
+CIFAR100_COARSE_OF_FINE = [next(i for i, v in enumerate(CIFAR100_SUPERCLASSES.values()) if n in v)
+                           for n in CIFAR100_FINE_CLASSES]
 
 # %% ../nbs/00_data.ipynb #033513e2
 def _unpickle(path:Path)->dict:
@@ -497,8 +567,8 @@ def _cifar_arrays(root, cifar100:bool, download:bool=False):
                 return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(y).long()
             return (*load(tr_files), *load([d/'test' if cifar100 else d/'test_batch']))
     _not_found('CIFAR-100' if cifar100 else 'CIFAR-10', dirs,
-               f"download https://www.cs.toronto.edu/~kriz/{'cifar-100' if cifar100 else 'cifar-10'}-python.tar.gz, unpack it "
-               f"into a folder and pass root= (or set $DEEPOCC_DATA), or use download=True where online")
+               f"download https://www.cs.toronto.edu/~kriz/{'cifar-100' if cifar100 else 'cifar-10'}-python.tar.gz, "
+               f"unpack it into a folder and pass root= (or set $DEEPOCC_DATA), or use download=True where online")
 
 # %% ../nbs/00_data.ipynb #ad311510
 def cifar10_one_class(category:int|str, # normal class: index or name in `CIFAR10_CLASSES`
@@ -507,7 +577,8 @@ def cifar10_one_class(category:int|str, # normal class: index or name in `CIFAR1
                      )->OneClassData:
     "CIFAR-10 one-vs-rest: 5000 normal training images, the full 10k test set."
     cat = _check_category('cifar10', category, CIFAR10_CLASSES)
-    return _one_vs_rest('cifar10', cat, CIFAR10_CLASSES.index(cat), *_cifar_arrays(str(root) if root else None, False, download))
+    return _one_vs_rest('cifar10', cat, CIFAR10_CLASSES.index(cat),
+                        *_cifar_arrays(str(root) if root else None, False, download))
 
 def cifar20_one_class(category:int|str, # normal superclass: index or name in `CIFAR20_CLASSES`
                       root:str|Path|None=None, # folder holding `cifar-100-python/`
@@ -515,13 +586,14 @@ def cifar20_one_class(category:int|str, # normal superclass: index or name in `C
                      )->OneClassData:
     "CIFAR-100 with its 20 superclasses, one-vs-rest: 2500 normal training images, the full 10k test set."
     cat = _check_category('cifar20', category, CIFAR20_CLASSES)
-    return _one_vs_rest('cifar20', cat, CIFAR20_CLASSES.index(cat), *_cifar_arrays(str(root) if root else None, True, download))
+    return _one_vs_rest('cifar20', cat, CIFAR20_CLASSES.index(cat),
+                        *_cifar_arrays(str(root) if root else None, True, download))
 
 # %% ../nbs/00_data.ipynb #6b486a20
 CATDOG_CLASSES = ['cat', 'dog']
 
 def catdog_one_class(category:int|str, # normal class: 'cat' or 'dog'
-                     root:str|Path|None=None, # Kaggle Dogs-vs-Cats folder (holding `train/`) or the `train/` folder itself
+                     root:str|Path|None=None, # Kaggle Dogs-vs-Cats folder (holding `train/`), or `train/` itself
                      size:int=64, # images are resized to size×size
                      train_fraction:float=0.8, # share of each class (by file number) used for training
                     )->OneClassData:
@@ -530,7 +602,8 @@ def catdog_one_class(category:int|str, # normal class: 'cat' or 'dog'
     bases = ([Path(root)] if root else []) + [p/'catdog' for p in _data_env()]
     dirs = [d for b in bases for d in (b/'train', b)]
     for d in dirs:
-        files = {c: sorted(d.glob(f'{c}.*.jpg'), key=lambda p: int(p.stem.split('.')[1]) if p.stem.split('.')[1].isdigit() else 0)
+        files = {c: sorted(d.glob(f'{c}.*.jpg'),
+                           key=lambda p: int(p.stem.split('.')[1]) if p.stem.split('.')[1].isdigit() else 0)
                  for c in CATDOG_CLASSES}
         if all(files.values()):
             split = {c: int(round(len(f) * train_fraction)) for c, f in files.items()}
@@ -543,7 +616,7 @@ def catdog_one_class(category:int|str, # normal class: 'cat' or 'dog'
 
 # %% ../nbs/00_data.ipynb #e2a7cdf6
 def celeba_one_class(category:str='Eyeglasses', # the attribute whose presence is the anomaly
-                     root:str|Path|None=None, # folder holding `img_align_celeba/`, `list_attr_celeba.txt`, `list_eval_partition.txt`
+                     root:str|Path|None=None, # has img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt
                      size:int=64, # images are center-cropped to a square and resized to size×size
                      max_train:int|None=None, # keep at most this many normal training images (seeded), None = all
                     )->OneClassData:
@@ -551,7 +624,8 @@ def celeba_one_class(category:str='Eyeglasses', # the attribute whose presence i
     bases = ([Path(root)] if root else []) + [p/'celeba' for p in _data_env()]
     dirs = [d for b in bases for d in (b, b/'celeba')]
     for d in dirs:
-        if (d/'list_attr_celeba.txt').is_file() and (d/'img_align_celeba').is_dir() and (d/'list_eval_partition.txt').is_file():
+        if ((d/'list_attr_celeba.txt').is_file() and (d/'img_align_celeba').is_dir()
+                and (d/'list_eval_partition.txt').is_file()):
             lines = (d/'list_attr_celeba.txt').read_text().split('\n')
             names = lines[1].split()
             cat = _check_category('celeba', category, names)
@@ -578,14 +652,16 @@ def _center_square(x:torch.Tensor, size:int)->torch.Tensor:
 
 # %% ../nbs/00_data.ipynb #ac14896e
 MVTEC_TEXTURES = ['carpet', 'grid', 'leather', 'tile', 'wood']
-MVTEC_OBJECTS = ['bottle', 'cable', 'capsule', 'hazelnut', 'metal_nut', 'pill', 'screw', 'toothbrush', 'transistor', 'zipper']
+MVTEC_OBJECTS = ['bottle', 'cable', 'capsule', 'hazelnut', 'metal_nut', 'pill', 'screw', 'toothbrush', 'transistor',
+                 'zipper']
 MVTEC_CLASSES = sorted(MVTEC_TEXTURES + MVTEC_OBJECTS)
-MVTEC_ALIGNED = ['bottle', 'cable', 'capsule', 'pill', 'toothbrush', 'transistor', 'zipper'] # objects in a fixed pose (not the textures, nor hazelnut, metal_nut and screw, which turn)
+# objects in a fixed pose (not the textures, nor hazelnut, metal_nut and screw, which turn)
+MVTEC_ALIGNED = ['bottle', 'cable', 'capsule', 'pill', 'toothbrush', 'transistor', 'zipper']
 
 def is_aligned(dataset:str, # a dataset name
                category:str, # its category
               )->bool:
-    "Whether the dataset's images of `category` show the object in one pose at one place (the default of per-location patch models)."
+    "Whether images of `category` show the object in one pose at one place (the default of per-location patch models)."
     return dataset in ('elpv', 'elpv-synth') or (dataset == 'mvtec' and category in MVTEC_ALIGNED)
 
 def mvtec_one_class(category:int|str, # an MVTec AD category, e.g. 'bottle'
@@ -631,20 +707,22 @@ def elpv_one_class(category:int|str, # module type: 'mono' or 'poly'
                    size:int|None=None, # resize the 300 px cells to size×size; None keeps 300
                    train_fraction:float=0.7, # share of normal cells used for training
                    seed:int=0, # seed of the fixed train/test split of normal cells
-                   defect_probability:float=2/3, # cells whose defect probability is at least this are the anomalies (1: certain defects only)
+                   defect_probability:float=2/3, # cells with defect probability ≥ this are anomalies (1: certain only)
                   )->OneClassData:
-    "ELPV solar cells: defect-free cells are normal, cells with defect probability ≥ `defect_probability` are anomalies."
+    "ELPV solar cells: defect-free cells are normal, cells of defect probability ≥ `defect_probability` anomalous."
     cat = _check_category('elpv', category, ELPV_CLASSES)
     x, p, t = _elpv_arrays()
     normal = np.flatnonzero((t == cat) & (p == 0))
-    if not 0 < defect_probability <= 1: raise ValueError(f"defect_probability must be in (0, 1], got {defect_probability}")
+    if not 0 < defect_probability <= 1:
+        raise ValueError(f"defect_probability must be in (0, 1], got {defect_probability}")
     anomal = np.flatnonzero((t == cat) & (p >= defect_probability - 1e-6))
     normal = normal[np.random.default_rng(seed).permutation(len(normal))]
     ntr = int(round(len(normal) * train_fraction))
     tr, te = np.sort(normal[:ntr]), np.concatenate([np.sort(normal[ntr:]), anomal])
     lab = torch.tensor([0] * (len(normal) - ntr) + [1] * len(anomal))
     rs = (lambda a: _resize_uint8(a, size)) if size else (lambda a: a)
-    return OneClassData('elpv', cat, rs(x[torch.from_numpy(tr)]), rs(x[torch.from_numpy(te)]), lab, aligned=is_aligned('elpv', cat))
+    return OneClassData('elpv', cat, rs(x[torch.from_numpy(tr)]), rs(x[torch.from_numpy(te)]), lab,
+                        aligned=is_aligned('elpv', cat))
 
 # %% ../nbs/00_data.ipynb #77fdaebf
 DIGITS_CLASSES = [str(i) for i in range(10)]
@@ -655,7 +733,8 @@ def digits_one_class(category:int|str, # the normal digit, 0-9
                     )->OneClassData:
     "scikit-learn's digits, one-vs-rest."
     from sklearn.datasets import load_digits
-    cat = _check_category('digits', str(category) if isinstance(category, (int, np.integer)) else category, DIGITS_CLASSES)
+    cat = _check_category('digits', str(category) if isinstance(category, (int, np.integer)) else category,
+                          DIGITS_CLASSES)
     d = load_digits()
     x = torch.from_numpy(np.round(d.images * (255 / 16)).astype(np.uint8))[:, None]
     y = torch.from_numpy(d.target).long()
@@ -749,20 +828,14 @@ DATASET_HINTS = { # how to get each data set that is read from disk or from an o
     'catdog': "Kaggle's Dogs vs. Cats train/ folder under $DEEPOCC_DATA/catdog",
     'celeba': 'CelebA aligned images and attribute files under $DEEPOCC_DATA/celeba',
     'fmnist': '`apt-get install dataset-fashion-mnist` or the idx files in $DEEPOCC_DATA',
-    'mvtec': 'download MVTec AD (https://www.mvtec.com/company/research/datasets/mvtec-ad) and set $DEEPOCC_DATA '
-             'to the folder holding it',
+    'mvtec': 'download MVTec AD (https://www.mvtec.com/company/research/datasets/mvtec-ad) and set '
+             '$DEEPOCC_DATA to the folder holding it',
     'elpv': '`pip install elpv-dataset`', 'elpv-synth': '`pip install elpv-dataset`'}
 
 def missing_datasets(names:list, # data sets in `DATASETS`
                     )->dict: # name -> how to get it, for each one this machine lacks
     "The data sets of `names` that cannot be loaded here, each with how to get it."
     return {n: DATASET_HINTS.get(n, 'see deepocc.data') for n in names if not available(n)}
-
-# %% ../nbs/00_data.ipynb #121cb7cf
-def _check_batch(x):
-    "A clear error unless `x` is an image batch tensor (N,C,H,W)."
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"images must be a tensor (N,C,H,W), got {type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
 
 # %% ../nbs/00_data.ipynb #b0be1d8a
 def plant_square_defect(x:Tensor, # images (N,C,H,W), float in [0,1]
@@ -772,8 +845,7 @@ def plant_square_defect(x:Tensor, # images (N,C,H,W), float in [0,1]
                         margin:int=0, # keep the square at least this many pixels away from the image border
                        )->tuple: # (images with a square each (N,C,H,W), masks uint8 (N,1,H,W))
     "Paste one flat square of side `size` at a random place in each image; returns the images and exact masks."
-    _check_batch(x)
-    if not x.is_floating_point(): raise TypeError("plant_square_defect takes float images in [0,1]; convert uint8 with deepocc.data.to_float")
+    check_images(x)
     N, C, H, W = x.shape
     if size < 1 or margin < 0 or size + 2 * margin > min(H, W):
         raise ValueError(f"a square of size {size} with margin {margin} does not fit a {H}×{W} image")
@@ -797,9 +869,10 @@ def _box(r_lo, r_hi, c_lo, c_hi, H, W)->tuple:
     return (slice(r0, max(r0, r1)), slice(c0, max(c0, c1))), yy, xx
 
 def _add_polyline(alpha:np.ndarray, pv:np.ndarray, width:float, edge:float):
-    "Raise `alpha` (H,W) to a soft polyline through the vertices `pv` (K,2): 0.5 at distance width/2, ramping over `edge` px."
+    "Raise `alpha` (H,W) to a soft polyline through vertices `pv` (K,2): 0.5 at distance width/2, ramp over `edge` px."
     pad = width / 2 + 2 * edge
-    sl, yy, xx = _box(pv[:, 0].min() - pad, pv[:, 0].max() + pad, pv[:, 1].min() - pad, pv[:, 1].max() + pad, *alpha.shape)
+    sl, yy, xx = _box(pv[:, 0].min() - pad, pv[:, 0].max() + pad, pv[:, 1].min() - pad, pv[:, 1].max() + pad,
+                      *alpha.shape)
     p = np.stack([yy, xx], -1)[..., None, :]                                    # (h,w,1,2)
     a, ab = pv[:-1], pv[1:] - pv[:-1]                                          # (S,2)
     t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab**2).sum(-1), 1e-9), 0, 1)
@@ -813,7 +886,8 @@ def _add_ellipse(alpha:np.ndarray, centre, axes, angle:float, edge:float):
     dy, dx = yy - centre[0], xx - centre[1]
     u, v = dy * np.cos(angle) + dx * np.sin(angle), -dy * np.sin(angle) + dx * np.cos(angle)
     r = np.sqrt((u / axes[0])**2 + (v / axes[1])**2)
-    grad = np.sqrt((u / axes[0]**2)**2 + (v / axes[1]**2)**2) / np.maximum(r, 1e-9)   # |∇r|: (r - 1)/|∇r| ≈ signed distance
+    # |∇r|: (r - 1)/|∇r| ≈ signed distance
+    grad = np.sqrt((u / axes[0]**2)**2 + (v / axes[1]**2)**2) / np.maximum(r, 1e-9)
     np.maximum(alpha[sl], np.clip(0.5 - (r - 1) / np.maximum(grad, 1e-9) / edge, 0, 1), out=alpha[sl])
 
 def _draw_defect(kind:str, alpha:np.ndarray, rng:np.random.Generator)->tuple:
@@ -825,18 +899,21 @@ def _draw_defect(kind:str, alpha:np.ndarray, rng:np.random.Generator)->tuple:
         ang = rng.uniform(0, 2 * np.pi)
         for _ in range(rng.integers(2, 6)):
             ang += rng.uniform(-0.7, 0.7)
-            pv.append(np.clip(pv[-1] + rng.uniform(.06, .16) * S * np.array([np.sin(ang), np.cos(ang)]), 0, [H - 1, W - 1]))
+            pv.append(np.clip(pv[-1] + rng.uniform(.06, .16) * S * np.array([np.sin(ang), np.cos(ang)]), 0,
+                              [H - 1, W - 1]))
         _add_polyline(alpha, np.stack(pv), max(1., rng.uniform(1, 3) * sc), max(1., sc))
         return -1, rng.uniform(.5, .85)
     if kind == 'blob':
         axes = (rng.uniform(.04, .12) * S, rng.uniform(.04, .12) * S)
-        _add_ellipse(alpha, (rng.uniform(.2, .8) * H, rng.uniform(.2, .8) * W), axes, rng.uniform(0, np.pi), rng.uniform(1.5, 3) * max(1., sc))
+        _add_ellipse(alpha, (rng.uniform(.2, .8) * H, rng.uniform(.2, .8) * W), axes, rng.uniform(0, np.pi),
+                     rng.uniform(1.5, 3) * max(1., sc))
         return -1, rng.uniform(.3, .6)
     if kind == 'spot':
         for _ in range(rng.integers(1, 4)):
             r = rng.uniform(.015, .04) * S
             axes = (max(1., r * rng.uniform(.7, 1.3)), max(1., r * rng.uniform(.7, 1.3)))
-            _add_ellipse(alpha, (rng.uniform(.15, .85) * H, rng.uniform(.15, .85) * W), axes, rng.uniform(0, np.pi), max(1., sc))
+            _add_ellipse(alpha, (rng.uniform(.15, .85) * H, rng.uniform(.15, .85) * W), axes, rng.uniform(0, np.pi),
+                         max(1., sc))
         return 1, rng.uniform(.3, .7)
     raise ValueError(f"unknown defect kind {kind!r}; valid kinds: {', '.join(_DEFECT_KINDS)}")
 
@@ -846,11 +923,11 @@ def plant_synthetic_defects(images:Tensor, # uint8 images (N,C,H,W)
                             kinds:tuple=('crack', 'blob', 'spot'), # defect kinds to draw from: 'crack', 'blob', 'spot'
                            )->tuple: # (images uint8 (N,C,H,W) with one defect each, masks uint8 (N,1,H,W) in {0,1})
     "Blend one synthetic crack, dark blob or bright spots into each image; masks are exactly where alpha > 0.5."
-    _check_batch(images)
-    if images.dtype != torch.uint8: raise TypeError(f"images must be uint8 (N,C,H,W), got {images.dtype}")
+    check_images(images, dtype='uint8')
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     bad = [k for k in kinds if k not in _DEFECT_KINDS]
-    if bad or not kinds: raise ValueError(f"unknown defect kinds {bad or kinds}; valid kinds: {', '.join(_DEFECT_KINDS)}")
+    if bad or not kinds:
+        raise ValueError(f"unknown defect kinds {bad or kinds}; valid kinds: {', '.join(_DEFECT_KINDS)}")
     N, C, H, W = images.shape
     rng = np.random.default_rng(int(seed))
     alphas, sign, strength = np.zeros((N, 1, H, W)), np.empty(N), np.empty(N)
@@ -878,13 +955,15 @@ def elpv_synth_one_class(category:int|str, # ELPV module type: 'mono' or 'poly'
     d = load_one_class('elpv', category, size=size)
     normal = d.test[d.test_labels == 0]
     n_anom = int(round(anomaly_fraction * len(normal)))
-    if not 0 < n_anom < len(normal): raise ValueError(f"{len(normal)} normal test cells cannot be split with anomaly_fraction={anomaly_fraction}")
+    if not 0 < n_anom < len(normal):
+        raise ValueError(f"{len(normal)} normal test cells cannot be split with anomaly_fraction={anomaly_fraction}")
     perm = torch.randperm(len(normal), generator=torch.Generator().manual_seed(seed))
     clean, anom = normal[perm[n_anom:].sort().values], normal[perm[:n_anom].sort().values]
     defects, masks = plant_synthetic_defects(anom, seed=seed, kinds=kinds)
     return OneClassData('elpv-synth', d.category, d.train, torch.cat([clean, defects]),
                         torch.tensor([0] * len(clean) + [1] * n_anom),
-                        torch.cat([torch.zeros(len(clean), 1, *clean.shape[-2:], dtype=torch.uint8), masks]), synthetic=True, aligned=True)
+                        torch.cat([torch.zeros(len(clean), 1, *clean.shape[-2:], dtype=torch.uint8), masks]),
+                        synthetic=True, aligned=True)
 
 # %% ../nbs/00_data.ipynb #9a4e7cf5
 DATASETS['elpv-synth'] = (elpv_synth_one_class, ELPV_CLASSES)

@@ -96,7 +96,8 @@ class OneClassHead:
     def score(self, features # features (M,D) or images (M,C,H,W) with the training dimension D
              )->Tensor: # (M,) float32 anomaly scores on the input's device, higher = more anomalous
         "Anomaly score of every row of `features`."
-        if self.dim_ is None: raise RuntimeError(f"{type(self).__name__} is not fitted yet: call .fit(train_features) first")
+        if self.dim_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call .fit(train_features) first")
         x = _as_features(features)
         if x.shape[1] != self.dim_:
             raise ValueError(f"features have dimension {x.shape[1]}, but the head was fitted on dimension {self.dim_}")
@@ -117,19 +118,20 @@ def _droc_gamma(x:Tensor # training features (N,D)
     "The DROC kernel width 10 / (Var·D), Var over all entries of `x`."
     mean = sum(c.double().sum().item() for c in x.split(4096)) / x.numel()
     var = sum(((c.double() - mean)**2).sum().item() for c in x.split(4096)) / x.numel()
-    if not var > 0: raise ValueError("training features are constant, so the DROC bandwidth 10/(Var·D) is undefined; pass gamma=")
+    if not var > 0:
+        raise ValueError("training features are constant, so the DROC bandwidth 10/(Var·D) is undefined; pass gamma=")
     return 10. / (var * x.shape[1])
 
 # %% ../nbs/04_heads.ipynb #34aae29e
 class KernelDensityHead(OneClassHead):
-    "Gaussian KDE with the DROC bandwidth γ = 10/(Var·D); score = −logsumexp(2γ⟨x, x_i⟩)/γ, computed blockwise."
+    "Gaussian KDE with the DROC bandwidth γ = 10/(Var·D); score = −logsumexp(2γ⟨x, x_i⟩)/γ, blockwise."
     def __init__(self,
                  normalize:bool=True, # L2-normalize features (the paper's setting)
                  max_train:int|None=20000, # fit on at most this many training rows (None: all)
                  seed:int=0, # seed of the training subsample
                  gamma:float|None=None, # kernel width; None: 10 / (Var(train features)·D)
                  chunk_size:int=1024, # test rows per block
-                 train_chunk_size:int=16384, # training rows per block; a block holds chunk_size·train_chunk_size floats
+                 train_chunk_size:int=16384, # training rows per block (a block: chunk_size·train_chunk_size floats)
                 ):
         super().__init__(normalize, max_train, seed)
         if gamma is not None and not gamma > 0: raise ValueError(f"gamma must be > 0 or None, got {gamma}")
@@ -161,7 +163,8 @@ class OneClassSVMHead(OneClassHead):
                  chunk_size:int=1024, # test rows per block when scoring
                 ):
         super().__init__(normalize, max_train, seed)
-        if kernel not in ('rbf','linear'): raise ValueError(f"unknown kernel {kernel!r}; valid kernels: 'rbf', 'linear'")
+        if kernel not in ('rbf','linear'):
+            raise ValueError(f"unknown kernel {kernel!r}; valid kernels: 'rbf', 'linear'")
         if not 0 < nu <= 1: raise ValueError(f"nu must be in (0, 1], got {nu}")
         if gamma is not None and not gamma > 0: raise ValueError(f"gamma must be > 0 or None, got {gamma}")
         self.kernel,self.gamma,self.nu,self.cache_size,self.chunk_size = kernel,gamma,nu,cache_size,chunk_size
@@ -169,7 +172,8 @@ class OneClassSVMHead(OneClassHead):
     def _fit(self, x):
         self.gamma_ = (self.gamma if self.gamma is not None else _droc_gamma(x)) if self.kernel == 'rbf' else None
         kw = dict(gamma=self.gamma_) if self.kernel == 'rbf' else {}
-        self.svm_ = OneClassSVM(kernel=self.kernel, nu=self.nu, cache_size=self.cache_size, **kw).fit(x.cpu().double().numpy())
+        self.svm_ = OneClassSVM(kernel=self.kernel, nu=self.nu, cache_size=self.cache_size,
+                                **kw).fit(x.cpu().double().numpy())
         sv = torch.from_numpy(self.svm_.support_vectors_).to(x.device)
         alpha = torch.from_numpy(self.svm_.dual_coef_[0]).to(x.device)
         self.intercept_ = float(self.svm_.intercept_[0])
@@ -189,11 +193,12 @@ class GaussianDensityHead(OneClassHead):
                  normalize:bool=True, # L2-normalize features (the papers' setting)
                  max_train:int|None=20000, # fit on at most this many training rows (None: all)
                  seed:int=0, # seed of the training subsample
-                 shrinkage:float|None=None, # None: Ledoit-Wolf estimate; a number in [0,1]: fixed shrinkage (0: empirical covariance)
+                 shrinkage:float|None=None, # None: Ledoit-Wolf; in [0,1]: fixed shrinkage (0: empirical covariance)
                  chunk_size:int=4096, # test rows per matmul
                 ):
         super().__init__(normalize, max_train, seed)
-        if shrinkage is not None and not 0 <= shrinkage <= 1: raise ValueError(f"shrinkage must be in [0, 1] or None, got {shrinkage}")
+        if shrinkage is not None and not 0 <= shrinkage <= 1:
+            raise ValueError(f"shrinkage must be in [0, 1] or None, got {shrinkage}")
         self.shrinkage,self.chunk_size = shrinkage,chunk_size
 
     def _fit(self, x):
@@ -203,7 +208,8 @@ class GaussianDensityHead(OneClassHead):
         self.shrinkage_ = float(est.shrinkage_) if self.shrinkage is None else self.shrinkage
         cov = torch.from_numpy(est.covariance_)
         L, info = torch.linalg.cholesky_ex(cov)
-        if info.item(): raise ValueError("the covariance is singular; use shrinkage=None (Ledoit-Wolf) or a shrinkage > 0")
+        if info.item():
+            raise ValueError("the covariance is singular; use shrinkage=None (Ledoit-Wolf) or a shrinkage > 0")
         white = torch.linalg.solve_triangular(L, torch.eye(len(cov), dtype=cov.dtype), upper=False).T
         self.mean_ = torch.from_numpy(est.location_).float().to(x.device)
         self.whiten_ = white.float().to(x.device)
@@ -229,7 +235,8 @@ class NearestNeighborHead(OneClassHead):
         self.bias_ = None if self.normalize else -x.pow(2).sum(1)
 
     def _score(self, x):
-        if self.normalize: return 1 - _blockwise_reduce(x, self.train_, 'max', 1., None, self.chunk_size, self.train_chunk_size)
+        if self.normalize:
+            return 1 - _blockwise_reduce(x, self.train_, 'max', 1., None, self.chunk_size, self.train_chunk_size)
         m = _blockwise_reduce(x, self.train_, 'max', 2., self.bias_, self.chunk_size, self.train_chunk_size)
         return (x.pow(2).sum(1) - m).clamp_min(0).sqrt()
 

@@ -25,10 +25,12 @@ def _np(x, name:str)->np.ndarray:
 def _check_binary(y:np.ndarray, name:str)->np.ndarray:
     "`y` as a bool array; error unless every value is 0 or 1."
     if y.dtype == bool: return y
-    if not (np.issubdtype(y.dtype, np.number)): raise TypeError(f"{name} must be numeric 0/1 labels, got dtype {y.dtype}")
+    if not (np.issubdtype(y.dtype, np.number)):
+        raise TypeError(f"{name} must be numeric 0/1 labels, got dtype {y.dtype}")
     ok = (y == 0) | (y == 1)
     if not ok.all():
-        raise ValueError(f"{name} must be 0 (normal) or 1 (anomaly); found other values, e.g. {np.unique(y[~ok])[:5].tolist()}")
+        raise ValueError(f"{name} must be 0 (normal) or 1 (anomaly); "
+                         f"found other values, e.g. {np.unique(y[~ok])[:5].tolist()}")
     return y == 1
 
 def _check_scores(s:np.ndarray, name:str)->np.ndarray:
@@ -44,11 +46,13 @@ def image_auroc(labels, # (N,) 0 = normal, 1 = anomaly
                )->float: # AUROC in percent
     "Image-level AUROC in percent (scikit-learn's `roc_auc_score` × 100)."
     y, s = _np(labels, 'labels'), _np(scores, 'scores')
-    if y.ndim != 1 or s.ndim != 1: raise ValueError(f"labels and scores must be 1-D, got shapes {y.shape} and {s.shape}")
+    if y.ndim != 1 or s.ndim != 1:
+        raise ValueError(f"labels and scores must be 1-D, got shapes {y.shape} and {s.shape}")
     if len(y) != len(s): raise ValueError(f"labels and scores differ in length: {len(y)} vs {len(s)}")
     y, s = _check_binary(y, 'labels'), _check_scores(s, 'scores')
     if y.all() or not y.any():
-        raise ValueError(f"AUROC needs both normal (0) and anomalous (1) labels; all {len(y)} labels are {int(y[0]) if len(y) else '-'}")
+        raise ValueError(f"AUROC needs both normal (0) and anomalous (1) labels; "
+                         f"all {len(y)} labels are {int(y[0]) if len(y) else '-'}")
     return float(100 * roc_auc_score(y, s))
 
 # %% ../nbs/07_metrics.ipynb #a940564e
@@ -110,9 +114,9 @@ def pixel_auroc(masks, # (N,H,W) or (N,1,H,W) 0/1 ground truth, or an iterable o
 def structure_mask(normal_images, # (N,C,H,W) or (N,H,W) aligned normal images (uint8 or float)
                    within:int=3, # widen the structure by this many pixels
                    border:int|None=None, # border width in pixels; None: 2 % of the side, at least 2
-                   depart:float=0.1, # a row or column is structure where its mean departs from its smoothed profile by this share
+                   depart:float=0.1, # rows/columns departing from their smoothed profile by this share are structure
                   )->np.ndarray: # (H,W) bool
-    "Pixels within `within` px of the image border, of a line (busbar) or of a dark region (cut corner) of the mean normal image."
+    "Pixels within `within` px of the border, of a line (busbar) or of a dark region (cut corner) of the mean image."
     from scipy.ndimage import median_filter, binary_dilation
     x = _np(normal_images, 'normal_images').astype(np.float64)
     m = x.mean(0)
@@ -129,13 +133,15 @@ def structure_mask(normal_images, # (N,C,H,W) or (N,H,W) aligned normal images (
     mask |= m < 0.6 * np.median(m)
     return binary_dilation(mask, iterations=within) if within else mask
 
+# %% ../nbs/07_metrics.ipynb #a30f9789
 def hot_pixel_fraction(maps, # (N,H,W) anomaly maps, higher = more anomalous
                        mask, # (H,W) bool: the region asked about (e.g. `structure_mask`)
                        top:float=0.01, # the hottest share of each map's pixels
                       )->float: # in percent, mean over maps
     "Share of each map's hottest `top` pixels that lie inside `mask`, in percent (mean over maps)."
     a = _np(maps, 'maps').astype(np.float64); mk = _np(mask, 'mask').astype(bool)
-    if a.ndim != 3 or a.shape[1:] != mk.shape: raise ValueError(f"maps must be (N,H,W) of the mask's size {mk.shape}, got {a.shape}")
+    if a.ndim != 3 or a.shape[1:] != mk.shape:
+        raise ValueError(f"maps must be (N,H,W) of the mask's size {mk.shape}, got {a.shape}")
     n = max(1, int(round(top * mk.size)))
     hot = np.argpartition(-a.reshape(len(a), -1), n - 1, axis=1)[:, :n]
     return float(100 * mk.reshape(-1)[hot].mean())

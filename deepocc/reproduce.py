@@ -5,6 +5,7 @@
 # %% ../nbs/12_reproduce.ipynb #3f9d076f
 from __future__ import annotations
 import argparse, json, os, shutil, sys, tempfile, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
 import deepocc
@@ -14,13 +15,14 @@ from .records import RecordStore, machine_description, git_revision, source_hash
 from .engines import ENGINES, EngineError, make_engine, run_cells
 
 # %% auto #0
-__all__ = ['PAPER_METHOD', 'ENGINE_PARAMS', 'paper_results', 'paper_value', 'render_table', 'write_table', 'project_root',
-           'load_preset', 'run_notebook', 'run_notebook_here', 'run_batch', 'main']
+__all__ = ['PAPER_METHOD', 'paper_results', 'paper_value', 'render_table', 'write_table', 'project_root', 'load_preset',
+           'run_notebook', 'run_notebook_here', 'run_batch', 'main']
 
 # %% ../nbs/12_reproduce.ipynb #e2431e1f
 PAPER_METHOD = {  # our (method, head) -> the papers' (method, head)
     ('rotation', 'builtin'): ('rotnet', 'builtin'), ('rotation', 'kde'): ('rotation_prediction', 'kde'),
-    ('rotation', 'ocsvm'): ('rotation_prediction', 'ocsvm_rbf'), ('rotation', 'ocsvm_linear'): ('rotation_prediction', 'ocsvm_linear'),
+    ('rotation', 'ocsvm'): ('rotation_prediction', 'ocsvm_rbf'),
+    ('rotation', 'ocsvm_linear'): ('rotation_prediction', 'ocsvm_linear'),
     ('contrastive', 'kde'): ('contrastive', 'kde'), ('contrastive', 'ocsvm'): ('contrastive', 'ocsvm_rbf'),
     ('contrastive_da', 'kde'): ('contrastive_da', 'kde'), ('contrastive_da', 'ocsvm'): ('contrastive_da', 'ocsvm_rbf'),
     ('contrastive_da', 'gde'): ('contrastive_da', 'gde'), ('cutpaste', 'gde'): ('cutpaste_binary', 'gde'),
@@ -32,6 +34,7 @@ def paper_results()->list:
     d = json.loads((Path(deepocc.__file__).parent/'paper_results.json').read_text())
     return [{**r, 'paper': t['paper'], 'table': t['table']} for t in d['tables'] for r in t['rows']]
 
+# %% ../nbs/12_reproduce.ipynb #ebb05487
 def paper_value(dataset:str, category:str, method:str, head:str, metric:str='image', rows:list|None=None)->dict|None:
     "The published row for our (dataset, category, method, head), or None when the papers have none."
     pm, ph = PAPER_METHOD.get((method, head), (method, head))
@@ -39,7 +42,8 @@ def paper_value(dataset:str, category:str, method:str, head:str, metric:str='ima
     for r in rows if rows is not None else paper_results():
         is_pixel = r['table'] == 'Table 2' and r['paper'] == 'cvpr2021' or 'pixel' in r.get('note', '')
         if is_pixel != want_pixel: continue
-        if (r['dataset'], r['category']) == (dataset, category) and r['method'] in (pm, pm + '_patch') and r['head'] in (ph, '-'):
+        if ((r['dataset'], r['category']) == (dataset, category) and r['method'] in (pm, pm + '_patch')
+                and r['head'] in (ph, '-')):
             if r['paper'] == 'cvpr2021' and r['table'] != 'Table 1' and not want_pixel: continue
             return r
     return None
@@ -53,21 +57,25 @@ def _provenance(records:list)->str:
         return ', '.join(f'{k} ({n})' for k, n in sorted(c.items(), key=lambda t: -t[1]))
     src_of = lambda r: source_id((r.get('inputs') or {}).get('source', 'unknown'))
     now = {source_id(source_hash()), source_id(source_hash(tuple(m for m in source_hash() if m != 'localize')))}
-    note = '' if {src_of(r) for r in records} <= now else ' (another than the library now: those records are shown as stored)'
-    env = lambda r: ', '.join(f'{k} {v}' for k, v in ((r.get('inputs') or {}).get('env') or {}).items()) or 'not recorded'
+    note = ('' if {src_of(r) for r in records} <= now
+            else ' (another than the library now: those records are shown as stored)')
+    env = lambda r: (', '.join(f'{k} {v}' for k, v in ((r.get('inputs') or {}).get('env') or {}).items())
+                     or 'not recorded')
     dirty = [r for r in records if r.get('uncommitted_compute')]
     dirty_txt = (f'; {len(dirty)} computed with uncommitted changes to '
                  f"{', '.join(sorted({m for r in dirty for m in r['uncommitted_compute']}))}") if dirty else ''
-    return (f'{len(records)} records from git {counts(lambda r: r.get("git", "unknown"))}; library source {counts(src_of)}{note}'
+    return (f'{len(records)} records from git {counts(lambda r: r.get("git", "unknown"))}; '
+            f'library source {counts(src_of)}{note}'
             f'{dirty_txt}; {counts(env)}; measured on {counts(lambda r: r.get("machine", "unknown"))}')
 
 def _record_summary(r:dict)->dict:
-    keep = ('table', 'dataset', 'category', 'method', 'head', 'feature', 'variant', 'seed', 'auroc', 'pixel_auroc', 'fingerprint', 'git')
+    keep = ('table', 'dataset', 'category', 'method', 'head', 'feature', 'variant', 'seed', 'auroc', 'pixel_auroc',
+            'fingerprint', 'git')
     return {k: r[k] for k in keep if k in r}
 
 # %% ../nbs/12_reproduce.ipynb #436353e0
 def _cell_records(records:list, ds:str, cat, method:str, head:str, value:str)->list:
-    "The records of one table cell: its dataset, method and head, and its category ('mean': every one; or a list of them)."
+    "The records of one table cell: its dataset, method, head and category ('mean': every one; or a list of them)."
     cats = None if cat == 'mean' else [str(c) for c in (cat if isinstance(cat, (list, tuple)) else [cat])]
     return [r for r in records if r['dataset'] == ds and r['method'] == method and r['head'] == head
             and r.get(value) is not None and (cats is None or str(r['category']) in cats)]
@@ -83,28 +91,31 @@ def _over_seeds(recs:list, value:str)->tuple:
 def _table_cell(recs:list, value:str, p:dict|None, **where)->tuple:
     "(the cell's text, its JSON) from its records and the paper's number `p`."
     m, s, n = _over_seeds(recs, value)
-    txt = format_mean_std(m, s) + (f" ({format_mean_std(p['value'], p.get('std'))}, {m - p['value']:+.1f})" if p else '')
-    return txt, dict(**where, mean=m, std=None if n < 2 else s, n_seeds=n, n_categories=len({r['category'] for r in recs}),
-                     paper=p['value'] if p else None, paper_std=p.get('std') if p else None,
-                     paper_table=f"{p['paper']} {p['table']}" if p else None)
+    txt = format_mean_std(m, s) + (f" ({format_mean_std(p['value'], p.get('std'))}, {m - p['value']:+.1f})"
+                                   if p else '')
+    return txt, dict(**where, mean=m, std=None if n < 2 else s, n_seeds=n,
+                     n_categories=len({r['category'] for r in recs}), paper=p['value'] if p else None,
+                     paper_std=p.get('std') if p else None, paper_table=f"{p['paper']} {p['table']}" if p else None)
 
 # %% ../nbs/12_reproduce.ipynb #fe48e53a
 def _table_footer(preset:str, cells_json:list, used:list, unavailable:dict, done:tuple|None, notes:str)->list:
-    "The lines under a table: how its cells are made, where its records come from, what is missing or partial, the notes."
+    "The lines under a table: how its cells are made, where its records are from, what is missing or partial, notes."
     n_seeds = sorted({c['n_seeds'] for c in cells_json})
-    lines = ['', f'Cells: ours, mean ± sample std over {"/".join(map(str, n_seeds)) or "no"} seed(s) (a seed\'s value is its mean over '
-             f'the column\'s categories), then (paper mean ± std, ours − paper) where the papers report the same cell. '
+    lines = ['', f'Cells: ours, mean ± sample std over {"/".join(map(str, n_seeds)) or "no"} seed(s) '
+             f'(a seed\'s value is its mean over the column\'s categories), then (paper mean ± std, ours − paper) '
+             f'where the papers report the same cell. '
              f'Preset `{preset}`; deepocc {deepocc.__version__}; {_provenance(used) if used else "no records"}.']
     lines += [f'- `{ds}` not available on this machine: {how}' for ds, how in unavailable.items()]
     if done and done[0] < done[1]:
-        lines += ['', f'**Partial: {done[0]} of {done[1]} cells done** (every result current); `–` marks what is not computed yet, '
-                  'and a stale record is shown as stored. Run the same `deepocc-reproduce` command again to resume.']
+        lines += ['', f'**Partial: {done[0]} of {done[1]} cells done** (every result current); '
+                  '`–` marks what is not computed yet, and a stale record is shown as stored. '
+                  'Run the same `deepocc-reproduce` command again to resume.']
     return lines + (['', notes] if notes else [])
 
 # %% ../nbs/12_reproduce.ipynb #c6ad4942
 def render_table(records:list, # result records
                  title:str, # the table's heading
-                 columns:list, # (label, dataset, category) per column; category 'mean' (or a list) averages over the dataset's (listed) categories
+                 columns:list, # (label, dataset, category) per column; category 'mean' (or a list): over all (listed)
                  rows:list, # (label, method, head) per row
                  preset:str, # the preset the records came from
                  value:str='auroc', # the record field shown
@@ -115,18 +126,21 @@ def render_table(records:list, # result records
                 )->tuple: # (markdown, json-ready dict)
     "A Markdown table of mean ± std over seeds, with the papers' mean ± std and our difference beside it."
     unavailable, prow = unavailable or {}, paper_results()
-    lines = [f'### {title}', '', '| method | ' + ' | '.join(c[0] for c in columns) + ' |', '|' + ' --- |' * (len(columns) + 1)]
+    lines = [f'### {title}', '', '| method | ' + ' | '.join(c[0] for c in columns) + ' |',
+             '|' + ' --- |' * (len(columns) + 1)]
     cells_json, used = [], {}
     for rlabel, method, hd in rows:
         cells = []
         for clabel, ds, cat in columns:
             p = paper_value(ds, cat, method, hd, metric, prow)
             if ds in unavailable:
-                cells.append('not available' + (f" (paper {format_mean_std(p['value'], p.get('std'))})" if p else '')); continue
+                cells.append('not available' + (f" (paper {format_mean_std(p['value'], p.get('std'))})" if p else ''))
+                continue
             recs = _cell_records(records, ds, cat, method, hd, value)
             if not recs: cells.append('–'); continue
             used.update({r.get('fingerprint') or id(r): r for r in recs})
-            txt, js = _table_cell(recs, value, p, row=rlabel, column=clabel, dataset=ds, category=cat, method=method, head=hd)
+            txt, js = _table_cell(recs, value, p, row=rlabel, column=clabel, dataset=ds, category=cat, method=method,
+                                  head=hd)
             cells.append(txt); cells_json.append(js)
         lines.append(f'| {rlabel} | ' + ' | '.join(cells) + ' |')
     used = list(used.values())
@@ -151,6 +165,7 @@ def project_root()->Path:
         if (p/'nbs'/'paper').is_dir() and (p/'presets').is_dir(): return p
     raise FileNotFoundError("cannot find the deepocc checkout (nbs/paper/ and presets/): run from the repository")
 
+# %% ../nbs/12_reproduce.ipynb #28810d0a
 def load_preset(name:str, root:str|Path|None=None)->dict:
     "The notebook parameters of preset `name` ({notebook stem: {param: value}})."
     import yaml
@@ -180,6 +195,7 @@ def _check_parameters(nb:Path, parameters:dict):
     unknown = sorted(set(parameters) - known)
     if unknown: raise ValueError(f'{nb.name}: unknown parameters {unknown}; it takes {sorted(known)}')
 
+# %% ../nbs/12_reproduce.ipynb #072c8e6f
 def run_notebook(nb:Path, # a paper notebook
                  out_nb:Path, # where papermill writes the executed copy
                  parameters:dict, # injected after the `parameters` cell
@@ -204,7 +220,8 @@ def _injected_cell(parameters:dict):
     "papermill's `injected-parameters` cell for `parameters`, as an execnb cell."
     from execnb.nbio import mk_cell
     from papermill.translators import translate_parameters
-    return mk_cell(translate_parameters('python', 'python', parameters, 'Parameters'), metadata={'tags': ['injected-parameters']})
+    return mk_cell(translate_parameters('python', 'python', parameters, 'Parameters'),
+                   metadata={'tags': ['injected-parameters']})
 
 # %% ../nbs/12_reproduce.ipynb #761d0a7c
 def run_notebook_here(nb:Path, # a paper notebook
@@ -212,7 +229,7 @@ def run_notebook_here(nb:Path, # a paper notebook
                       parameters:dict, # set in a cell after the `parameters` cell
                       echo:bool=True, # echo the notebook's printed lines, prefixed with its name
                      )->dict:
-    "Execute one parameterized notebook in this process with execnb; return its status and time, as `run_notebook` does."
+    "Execute one parameterized notebook in this process with execnb; return its status and time, as `run_notebook`."
     from execnb.nbio import read_nb, write_nb
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
@@ -223,7 +240,8 @@ def run_notebook_here(nb:Path, # a paper notebook
     try:
         _check_parameters(nb, parameters)
         book = read_nb(nb)
-        book.cells = [c for c in book.cells if 'injected-parameters' not in c.metadata.get('tags', [])]  # a previous run's, as papermill does
+        # drop a previous run's injected cell, as papermill does
+        book.cells = [c for c in book.cells if 'injected-parameters' not in c.metadata.get('tags', [])]
         at = next(i for i, c in enumerate(book.cells) if 'parameters' in c.metadata.get('tags', []))
         book.cells.insert(at + 1, _injected_cell(parameters))
         with working_directory(nb.parent): CaptureShell().run_all(book, exc_stop=True, postproc=show)
@@ -236,18 +254,22 @@ def run_notebook_here(nb:Path, # a paper notebook
 
 # %% ../nbs/12_reproduce.ipynb #b961c49d
 def _tidy(out_nb:Path, committed:bool=False):
-    "Drop the kernel's start-up warnings from an executed notebook; for a committed one, the test runner skips its injected parameters."
+    "Drop the kernel's start-up warnings from an executed notebook; in a committed one, tests skip injected parameters."
     import nbformat
     nb = nbformat.read(out_nb, as_version=4)
     for c in nb.cells:
-        if committed and 'injected-parameters' in c.get('metadata', {}).get('tags', []) and not c.source.startswith('#| notest'):
+        if (committed and 'injected-parameters' in c.get('metadata', {}).get('tags', [])
+                and not c.source.startswith('#| notest')):
             c.source = '#| notest\n' + c.source  # the suite runs the notebook at its own (smoke) defaults
         if c.cell_type == 'code':
-            c.outputs = [o for o in c.get('outputs', []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr'
-                         and ('Kernel is running over TCP' in o.get('text', '') or 'TqdmWarning' in o.get('text', '')))]
+            c.outputs = [o for o in c.get('outputs', [])
+                         if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr'
+                                 and ('Kernel is running over TCP' in o.get('text', '')
+                                      or 'TqdmWarning' in o.get('text', '')))]
     nbformat.write(nb, out_nb)
 
-def _read_status(path:Path)->list: return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.is_file() else []
+def _read_status(path:Path)->list:
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.is_file() else []
 
 # %% ../nbs/12_reproduce.ipynb #6aed0f46
 def _paper_notebooks(root:Path, only:list|None)->list:
@@ -268,16 +290,20 @@ def _plan_report(preset:str, results:list, workers:int)->str:
     lines, tot = [f'plan for preset {preset!r}:'], dict(cells=0, done=0, left_s=0, unknown=0)
     for r in results:
         st = r.get('status') or []
-        if not st: lines.append(f"  {r['notebook']:22s} no records (draws its figure from a model it trains when run)"); continue
+        if not st:
+            lines.append(f"  {r['notebook']:22s} no records (draws its figure from a model it trains when run)")
+            continue
         for s in st:
             todo = s['cells'] - s['done']
             lines.append(f"  {r['notebook']:22s} {s['cells']:4d} cells: {s['done']} current, {todo} to compute "
-                         f"({s['missing_results']} results missing, {s['stale_results']} stale); about {s['left_s'] / 60:.0f} min of cell time"
+                         f"({s['missing_results']} results missing, {s['stale_results']} stale); "
+                         f"about {s['left_s'] / 60:.0f} min of cell time"
                          + (f" (+{s['not_estimated']} cells with no stored time)" if s['not_estimated'] else ''))
             for w in s['stale_reasons']: lines.append(f'      stale: {w}')
             for k in ('cells', 'done', 'left_s'): tot[k] += s[k]
             tot['unknown'] += s['not_estimated']
-    lines.append(f"total: {tot['done']} of {tot['cells']} cells current; about {tot['left_s'] / 60:.0f} min of cell time left on this machine, "
+    lines.append(f"total: {tot['done']} of {tot['cells']} cells current; "
+                 f"about {tot['left_s'] / 60:.0f} min of cell time left on this machine, "
                  f"about {tot['left_s'] / 60 / max(1, workers):.0f} min of wall time with {workers} worker(s)"
                  + (f"; {tot['unknown']} cells have no stored time to estimate from" if tot['unknown'] else ''))
     return '\n'.join(lines)
@@ -300,7 +326,7 @@ def _batch_dirs(root:Path, preset:str, common:dict, scratch:Path|None)->tuple:
 
 # %% ../nbs/12_reproduce.ipynb #a6725945
 def _notebook_params(cfg:dict, preset:str, nb:Path, dirs:tuple, cli:dict, render_only:bool, sitting:dict)->dict:
-    "The parameters injected into one paper notebook: the preset's, then the command line's, the folders and the sitting."
+    "The parameters injected into one paper notebook: the preset's, the command line's, the folders and the sitting."
     common = cfg.get('common', {})
     p = {k: v for k, v in {**common, **(cfg.get(nb.stem) or {})}.items() if k not in ('records_dir', 'out_dir')}
     rel = lambda q: os.path.relpath(q, nb.parent)  # paths as the notebook (run in nbs/paper) sees them
@@ -311,23 +337,25 @@ def _notebook_params(cfg:dict, preset:str, nb:Path, dirs:tuple, cli:dict, render
     return p
 
 # %% ../nbs/12_reproduce.ipynb #66efdc46
-def _run_one(nb:Path, out_nb:Path, params:dict, status_file:Path, late:bool, in_process:bool, plan:bool, into_nbs:bool)->dict:
-    "Run one paper notebook and read its status lines; tidy the executed copy and, with `into_nbs`, write it over the source."
+def _run_one(nb:Path, out_nb:Path, params:dict, status_file:Path, late:bool, in_process:bool, plan:bool,
+             into_nbs:bool)->dict:
+    "Run one paper notebook, read its status lines, tidy the executed copy (with `into_nbs`, write it over the source)."
     print(f"  start  {nb.stem}{' (render only: past the stop time)' if late else ''}", flush=True)
     r = (run_notebook_here if in_process else run_notebook)(nb, out_nb, params, echo=not plan)
     r['status'], r['rendered_only'] = _read_status(status_file), params['render_only']
     if r['ok'] and not plan:
         _tidy(out_nb, into_nbs)
         if into_nbs: shutil.copyfile(out_nb, nb)
-    print(f"  {'done ' if r['ok'] else 'FAILED'} {nb.stem} in {r['seconds']:.0f} s" + ('' if r['ok'] else f" ({r['error'][:300]})"),
-          flush=True)
+    print(f"  {'done ' if r['ok'] else 'FAILED'} {nb.stem} in {r['seconds']:.0f} s"
+          + ('' if r['ok'] else f" ({r['error'][:300]})"), flush=True)
     return r
 
 def _banner(preset, nbs, jobs, engine, plan, render_only, max_minutes, grace_minutes, records_dir)->str:
     "The batch's first line."
     return (f'deepocc-reproduce: preset {preset!r}, {len(nbs)} notebooks, {jobs} at a time, engine {engine}'
             + (' (plan: nothing is computed or written)' if plan else ' (render only)' if render_only else '')
-            + (f'; no cell starts after {max_minutes:g} min, running cells stop {grace_minutes:g} min later' if max_minutes else '')
+            + (f'; no cell starts after {max_minutes:g} min, running cells stop {grace_minutes:g} min later'
+               if max_minutes else '')
             + f'; records in {records_dir}')
 
 def _finish(run_dir:Path, root:Path, results:list, t0:float, settings:dict):
@@ -338,103 +366,157 @@ def _finish(run_dir:Path, root:Path, results:list, t0:float, settings:dict):
                    notebooks=results, cells=cells, cells_done=done, cells_computed=computed)
     atomic_write_json(run_dir/'batch_summary.json', summary)
     n_ok = sum(r['ok'] for r in results)
-    print(f"deepocc-reproduce: {n_ok} of {len(results)} notebooks succeeded in {summary['seconds'] / 60:.1f} min", flush=True)
+    print(f"deepocc-reproduce: {n_ok} of {len(results)} notebooks succeeded in {summary['seconds'] / 60:.1f} min",
+          flush=True)
     print(f'deepocc-reproduce: {done} of {cells} cells done ({computed} computed this sitting)'
           + ('; run the same command again to resume' if done < cells else ''), flush=True)
 
-# %% ../nbs/12_reproduce.ipynb #67ac4991
-ENGINE_PARAMS = ('engine', 'workers', 'threads', 'address', 'render_only')
+# %% ../nbs/12_reproduce.ipynb #dde99e67
+def _stop_times(t0:float, max_minutes:float, grace_minutes:float)->tuple:
+    "A sitting's stop time (no cell starts after it) and kill time (running cells are stopped), or (None, None)."
+    if not max_minutes: return None, None
+    return t0 + 60 * max_minutes, t0 + 60 * (max_minutes + grace_minutes)
 
+def _prior_status(run_dir:Path)->dict:
+    "Each notebook's status in the last batch (`runs/PRESET/status.json`): the time-left estimates start from it."
+    f = run_dir/'status.json'
+    return json.loads(f.read_text()).get('notebooks', {}) if f.is_file() else {}
+
+def _save_status(run_dir:Path, results:list):
+    "Keep each notebook's status for the next sitting's estimates."
+    atomic_write_json(run_dir/'status.json', dict(notebooks={r['notebook']: r['status'] for r in results if r['ok']}))
+
+def _sitting(i:int, nbs:list, stop_at, kill_at, work:Path, prior:dict, computes_nothing:bool)->tuple:
+    "(too late to start, its own status file, the `sitting` parameter) of notebook `i`."
+    late = stop_at is not None and time.time() >= stop_at and not computes_nothing
+    status_file = work/f'status-{i:02d}.jsonl'  # each notebook its own: notebooks side by side share nothing
+    return late, status_file, dict(stop_at=stop_at, kill_at=kill_at, status_file=str(status_file),
+                                   later_s=_time_left_after(prior, nbs[i + 1:]))
+
+def _tables_then_figures(nbs:list)->list:
+    "The notebooks as [(index, path)] groups: the tables first, then the figures."
+    return [[(i, n) for i, n in enumerate(nbs) if n.stem.startswith('fig') == fig] for fig in (False, True)]
+
+def _n_workers(workers:int, cfg:dict)->int:
+    "Local worker processes: the argument's, else the preset's, else 2 where there are 2 or more cores."
+    return workers or int(cfg.get('common', {}).get('workers', 0)) or max(1, min(2, os.cpu_count() or 1))
+
+# %% ../nbs/12_reproduce.ipynb #67ac4991
 def run_batch(preset:str='cpu', # a preset in presets/
               only:list|None=None, # notebook stems (or prefixes) to run; None runs all
               jobs:int=1, # notebooks run in parallel
               seeds:int|None=None, # override the number of seeds of every notebook that takes `seeds`
               root:str|Path|None=None, # the checkout
               engine:str='local', # 'local' (worker processes here) or 'ray' (tasks on a Ray cluster)
-              workers:int=0, # local engine: worker processes; 0: the preset's, else the default (2 where there are 2 cores)
-              threads:int=0, # torch threads per worker (local) or CPUs per cell (ray); 0: the preset's, else the default
+              workers:int=0, # local engine: worker processes; 0: the preset's, else the default (2 on 2+ cores)
+              threads:int=0, # torch threads per worker (local) or CPUs per cell (ray); 0: the preset's, else default
               address:str='', # ray engine: the cluster's HOST:PORT, or 'auto'
               render_only:bool=False, # compute nothing: rebuild the tables from the stored records
-              max_minutes:float=0, # a sitting: no cell starts after this many minutes (0: no limit); the rest is rendered from records
+              max_minutes:float=0, # a sitting: no cell starts after this (0: no limit); the rest renders from records
               grace_minutes:float=10, # cells still running this long after the stop are stopped, leaving no record
-              plan:bool=False, # compute nothing, write no record, table or notebook: print what is current, stale or missing and the time left
-              into_nbs:bool=False, # also write each executed notebook over its source in nbs/paper (committed with outputs)
-              in_process:bool=False, # run the notebooks in this process with execnb (`run_notebook_here`), one at a time
+              plan:bool=False, # write nothing: print what is current, stale or missing, and the time left
+              into_nbs:bool=False, # also write each executed notebook over its source in nbs/paper (with outputs)
+              in_process:bool=False, # run notebooks one at a time in this process with execnb (`run_notebook_here`)
              )->list:
-    "Run the paper notebooks of `preset` with papermill; their cells run on `engine`; records resume, tables are written atomically."
-    "Run the paper notebooks of `preset` with papermill; their cells run on `engine`; records resume, tables are written atomically."
-    from concurrent.futures import ThreadPoolExecutor
+    "Run the paper notebooks of `preset` with papermill, cells on `engine`; records resume, tables write atomically."
     root = Path(root) if root else project_root()
     cfg, nbs = load_preset(preset, root), _paper_notebooks(root, only)
     _check_batch(engine, jobs, in_process, max_minutes, grace_minutes, render_only, plan, address)
     t0, run_dir, work = time.time(), root/'runs'/preset, Path(tempfile.mkdtemp(prefix='deepocc-batch-'))
-    stop_at = t0 + 60 * max_minutes if max_minutes else None
-    kill_at = None if stop_at is None else stop_at + 60 * grace_minutes
-    dirs = _batch_dirs(root, preset, cfg.get('common', {}), work if plan else None)
-    prior = json.loads((run_dir/'status.json').read_text()).get('notebooks', {}) if (run_dir/'status.json').is_file() else {}
+    stop_at, kill_at = _stop_times(t0, max_minutes, grace_minutes)
+    dirs, prior = _batch_dirs(root, preset, cfg.get('common', {}), work if plan else None), _prior_status(run_dir)
     cli = dict(engine=engine, workers=workers, threads=threads, address=address, seeds=seeds)
     print(_banner(preset, nbs, jobs, engine, plan, render_only, max_minutes, grace_minutes, dirs[0]), flush=True)
     def one(i_nb):
         i, nb = i_nb
-        late = stop_at is not None and time.time() >= stop_at and not (render_only or plan)
-        status_file = work/f'status-{i:02d}.jsonl'  # each notebook its own: notebooks side by side share nothing
-        sitting = dict(stop_at=stop_at, kill_at=kill_at, status_file=str(status_file), later_s=_time_left_after(prior, nbs[i + 1:]))
+        late, status_file, sitting = _sitting(i, nbs, stop_at, kill_at, work, prior, render_only or plan)
         params = _notebook_params(cfg, preset, nb, dirs, cli, render_only or plan or late, sitting)
-        return _run_one(nb, (work if plan else run_dir)/'notebooks'/nb.name, params, status_file, late, in_process, plan, into_nbs)
-    groups = [[(i, n) for i, n in enumerate(nbs) if n.stem.startswith('fig') == fig] for fig in (False, True)]  # tables, then figures
+        return _run_one(nb, (work if plan else run_dir)/'notebooks'/nb.name, params, status_file, late, in_process,
+                        plan, into_nbs)
     try:
-        with ThreadPoolExecutor(max(1, jobs)) as ex: results = [r for g in groups for r in ex.map(one, g)]
+        with ThreadPoolExecutor(max(1, jobs)) as ex:
+            results = [r for g in _tables_then_figures(nbs) for r in ex.map(one, g)]
     finally: shutil.rmtree(work, ignore_errors=True)
-    if only is None: atomic_write_json(run_dir/'status.json', dict(notebooks={r['notebook']: r['status'] for r in results if r['ok']}))
-    n_workers = workers or int(cfg.get('common', {}).get('workers', 0)) or max(1, min(2, os.cpu_count() or 1))
-    if plan: print(_plan_report(preset, results, n_workers), flush=True)
+    if only is None: _save_status(run_dir, results)
+    if plan: print(_plan_report(preset, results, _n_workers(workers, cfg)), flush=True)
     else: _finish(run_dir, root, results, t0, dict(preset=preset, engine=engine, workers=workers, threads=threads,
                                                    render_only=render_only, max_minutes=max_minutes))
     return results
 
 # %% ../nbs/12_reproduce.ipynb #0e3aa632
-def _parser():
-    ap = argparse.ArgumentParser(prog='deepocc-reproduce', formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Regenerate the papers' tables and figures: run the paper notebooks (nbs/paper/) of a preset with papermill.\n"
-                    "Each table's cells (dataset, category, method, seed) run on an engine; every result is a record whose\n"
-                    "fingerprint (configuration, data, seed, library code, library versions) decides whether it is reused.\n"
-                    "A long batch runs in sittings: --max-minutes stops starting cells in time, and the next run resumes.",
-        epilog='examples:\n  deepocc-reproduce --preset smoke\n  deepocc-reproduce --preset cpu --plan\n'
-               '  deepocc-reproduce --preset cpu --max-minutes 120\n  deepocc-reproduce --preset cpu --only table1 --workers 2\n'
-               '  deepocc-reproduce --preset cpu --render-only\n  deepocc-reproduce --preset paper --engine ray --address 10.0.0.5:6379')
-    ap.add_argument('--preset', default='cpu', help='a file in presets/: smoke (minutes), cpu (hours on 2 cores), paper (GPUs); default cpu')
-    ap.add_argument('--only', nargs='*', metavar='NAME', help='run only the notebooks whose name starts with NAME, e.g. table1 fig_')
-    ap.add_argument('--jobs', type=int, default=1, help='notebooks run at the same time (default 1; their cells share the engine)')
+def _what_args(ap:argparse.ArgumentParser):
+    "What to run: the preset, the notebooks, how many at once, the seeds."
+    ap.add_argument('--preset', default='cpu',
+                    help='a file in presets/: smoke (minutes), cpu (hours on 2 cores), paper (GPUs); default cpu')
+    ap.add_argument('--only', nargs='*', metavar='NAME',
+                    help='run only the notebooks whose name starts with NAME, e.g. table1 fig_')
+    ap.add_argument('--jobs', type=int, default=1,
+                    help='notebooks run at the same time (default 1; their cells share the engine)')
     ap.add_argument('--seeds', type=int, default=None, help="seeds per table cell, overriding the preset's")
+
+def _engine_args(ap:argparse.ArgumentParser):
+    "Where the cells run: the engine, its workers and threads, the Ray address."
     ap.add_argument('--engine', default='local', choices=ENGINES,
                     help='local: worker processes on this machine (default); ray: tasks on an existing Ray cluster')
-    ap.add_argument('--workers', type=int, default=0, help='local engine: worker processes (default: 2 where there are 2 or more cores)')
+    ap.add_argument('--workers', type=int, default=0,
+                    help='local engine: worker processes (default: 2 where there are 2 or more cores)')
     ap.add_argument('--threads', type=int, default=0,
                     help='torch threads per local worker (default: cores / workers), or CPUs per Ray task (default 1)')
-    ap.add_argument('--address', default='', help="ray engine: HOST:PORT of the cluster's head, as `ray start --head` printed, or auto")
-    ap.add_argument('--render-only', action='store_true', help='compute nothing: rebuild the tables and figures from the stored records')
+    ap.add_argument('--address', default='',
+                    help="ray engine: HOST:PORT of the cluster's head, as `ray start --head` printed, or auto")
+
+def _sitting_args(ap:argparse.ArgumentParser):
+    "How a batch runs: render only, sittings, the plan, in process, into nbs/paper."
+    ap.add_argument('--render-only', action='store_true',
+                    help='compute nothing: rebuild the tables and figures from the stored records')
     ap.add_argument('--max-minutes', type=float, default=0, metavar='N',
-                    help='a sitting: no cell starts after N minutes; every table is still rendered from the records it has (default: no limit)')
+                    help='a sitting: no cell starts after N minutes; every table is still rendered from the records '
+                         'it has (default: no limit)')
     ap.add_argument('--grace-minutes', type=float, default=10, metavar='G',
-                    help='with --max-minutes: cells still running G minutes after the stop are stopped and leave no record (default 10)')
+                    help='with --max-minutes: cells still running G minutes after the stop are stopped and leave '
+                         'no record (default 10)')
     ap.add_argument('--plan', '--dry-run', action='store_true',
-                    help='compute nothing and write no record, table or notebook: print per notebook the cells current, stale (and why) '
-                         'or missing, and the time left (kept in runs/PRESET/status.json for the next sitting\'s estimates)')
+                    help='compute nothing and write no record, table or notebook: print per notebook the cells '
+                         'current, stale (and why) or missing, and the time left (kept in runs/PRESET/status.json '
+                         'for the next sitting\'s estimates)')
     ap.add_argument('--in-process', action='store_true',
-                    help='run the notebooks in this process with execnb instead of a papermill kernel each (seconds faster per notebook; no --jobs)')
+                    help='run the notebooks in this process with execnb instead of a papermill kernel each '
+                         '(seconds faster per notebook; no --jobs)')
     ap.add_argument('--into-nbs', action='store_true',
-                    help='also write each executed notebook over its source in nbs/paper/, outputs included (how the cpu tables are committed)')
+                    help='also write each executed notebook over its source in nbs/paper/, outputs included '
+                         '(how the cpu tables are committed)')
+
+# %% ../nbs/12_reproduce.ipynb #c4d88ba3
+def _parser()->argparse.ArgumentParser:
+    "The command line of `deepocc-reproduce`."
+    ap = argparse.ArgumentParser(prog='deepocc-reproduce', formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Regenerate the papers' tables and figures: "
+                    "run the paper notebooks (nbs/paper/) of a preset with papermill.\n"
+                    "Each table's cells (dataset, category, method, seed) run on an engine; "
+                    "every result is a record whose\n"
+                    "fingerprint (configuration, data, seed, library code, library versions) "
+                    "decides whether it is reused.\n"
+                    "A long batch runs in sittings: --max-minutes stops starting cells in time, "
+                    "and the next run resumes.",
+        epilog='examples:\n  deepocc-reproduce --preset smoke\n  deepocc-reproduce --preset cpu --plan\n'
+               '  deepocc-reproduce --preset cpu --max-minutes 120\n'
+               '  deepocc-reproduce --preset cpu --only table1 --workers 2\n'
+               '  deepocc-reproduce --preset cpu --render-only\n'
+               '  deepocc-reproduce --preset paper --engine ray --address 10.0.0.5:6379')
+    for add in (_what_args, _engine_args, _sitting_args): add(ap)
     return ap
 
+# %% ../nbs/12_reproduce.ipynb #805a2d01
 def main(argv:list|None=None):
     "Console script `deepocc-reproduce`: regenerate the papers' tables and figures."
     ap = _parser()
     a = ap.parse_args(argv)
     if a.address and a.engine != 'ray': ap.error('--address is for --engine ray')
-    if a.plan and a.render_only: ap.error('--plan computes and writes nothing; --render-only writes the tables: choose one')
+    if a.plan and a.render_only:
+        ap.error('--plan computes and writes nothing; --render-only writes the tables: choose one')
     try: res = run_batch(a.preset, a.only, a.jobs, a.seeds, engine=a.engine, workers=a.workers, threads=a.threads,
-                         address=a.address, render_only=a.render_only, max_minutes=a.max_minutes, grace_minutes=a.grace_minutes,
-                         plan=a.plan, into_nbs=a.into_nbs, in_process=a.in_process)
+                         address=a.address, render_only=a.render_only, max_minutes=a.max_minutes,
+                         grace_minutes=a.grace_minutes, plan=a.plan, into_nbs=a.into_nbs, in_process=a.in_process)
     except (EngineError, ValueError, FileNotFoundError) as e:
         print(f'deepocc-reproduce: error: {e}', file=sys.stderr); sys.exit(2)
     sys.exit(0 if all(r['ok'] for r in res) else 1)

@@ -28,18 +28,19 @@ def states_equal(a, b):
 
 # Each task on a problem it can learn in 30 steps: contrastive tasks with milder views than the paper's (so 30 steps
 # show progress), CutPaste at 256 px (at 16 px a scar is 1×2 pixels; the ImageNet stem makes 256 px about as cheap).
+# The thin scar needs 60 steps: after 30 its loss ends at 0.84-1.05 of the first on seeds 0-2 (2-core Xeon, 1 thread).
 MILD = ContrastiveViewAugment(scale=(0.8, 1), brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1)
 LEARNABLE = {'rotation': dict(c=1, s=16, n=64, noise=0.5, batch=16, kw={}),
              'contrastive': dict(c=1, s=16, n=64, noise=1.0, batch=16, kw=dict(augment=MILD)),
              'contrastive_da': dict(c=1, s=16, n=64, noise=1.0, batch=16, kw=dict(augment=MILD)),
              'cutpaste': dict(c=3, s=256, n=32, noise=0.15, batch=8, kw={}),
-             'cutpaste_scar': dict(c=3, s=256, n=32, noise=0.15, batch=8, kw={}),
+             'cutpaste_scar': dict(c=3, s=256, n=32, noise=0.15, batch=8, kw={}, cfg=dict(steps=60, log_every=10)),
              'cutpaste_3way': dict(c=3, s=256, n=32, noise=0.15, batch=8, kw={})}
 
 def learn(name, seed=0):
     t = LEARNABLE[name]
     imgs = synthetic(t['n'], t['c'], t['s'], seed, noise=t['noise'])
-    return train_pretext(build(name, t['c'], t['s'], seed, **t['kw']), imgs, cfg(batch_size=t['batch'], seed=seed))[1]
+    return train_pretext(build(name, t['c'], t['s'], seed, **t['kw']), imgs, cfg(batch_size=t['batch'], seed=seed, **t.get('cfg', {})))[1]
 
 @pytest.mark.parametrize('name', list(PRETEXTS))
 def test_loss_falls(name):

@@ -11,27 +11,23 @@ The site is made with mkdocs, the Material theme and mkdocs-jupyter, from a docs
 Notebooks are never executed. Usage: `python tools/build_docs.py [--out DIR] [--src DIR]`, or `make docs`.
 """
 from __future__ import annotations
-import argparse, ast, configparser, json, logging, re, shutil, tempfile, time
+import argparse, ast, json, logging, re, shutil, tempfile, time
 from pathlib import Path
+from fastcore.basics import AttrDict
+from nbdev.config import get_config
+from nbdev.process import extract_directives, first_code_ln
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp')
 log = logging.getLogger('build_docs')
 
 # ---------------------------------------------------------------- notebook processing
-_DIRECTIVE = re.compile(r'^\s*#\|\s*(.*?)\s*$')
-
-def directives(source:str)->tuple[list[str], str]:
-    "The `#| ...` directives at the top of a cell's source, and the source without them."
-    lines = source.splitlines()
-    found, i = [], 0
-    while i < len(lines) and (not lines[i].strip() or _DIRECTIVE.match(lines[i])):
-        if m := _DIRECTIVE.match(lines[i]): found.append(m.group(1))
-        i += 1
-    if not found: return [], source
-    return found, '\n'.join(l for l in lines[i:])
-
-def _names(directive_list:list[str])->set[str]: return {d.split()[0].rstrip(':') for d in directive_list if d.split()}
+def directives(source:str)->tuple[dict, str]:
+    "The `#| ...` directives at the top of a cell's source, read by nbdev (name -> arguments), and the code below them."
+    lines = source.splitlines(True)
+    found = {k.rstrip(':'): v for k, v in extract_directives(AttrDict(source=source), remove=False).items()}
+    n = first_code_ln(lines)
+    return found, ''.join(lines[n:]) if n is not None else ''
 
 def _code(s:str)->str:
     "An inline-code table cell (HTML, so that a `|` in it neither splits the row nor shows a backslash)."
@@ -168,9 +164,8 @@ def process_notebook(nb:dict, api:bool=False)->dict:
         if c['cell_type'] != 'code':
             cells.append({**c, 'source': src}); continue
         found, body = directives(src)
-        names = _names(found)
-        if 'default_exp' in names:
-            where = 'deepocc.' + next((d.split() + [''])[1] for d in found if d.split()[0] == 'default_exp')
+        names = set(found)
+        if 'default_exp' in names: where = 'deepocc.' + ''.join(found['default_exp'][:1])
         if api and names & {'export', 'exports', 'exporti'}:
             tables = export_tables(body, known, where)  # exporti cells too: their classes may be base classes
             if 'exporti' in names: tables = None
@@ -282,11 +277,6 @@ _EXTRA_CSS = '''.md-grid { max-width: 1600px; }
 '''
 
 # ---------------------------------------------------------------- site
-def _settings(root:Path)->dict:
-    cp = configparser.ConfigParser(delimiters=['='])
-    cp.read(root/'settings.ini', encoding='utf-8')
-    return dict(cp['DEFAULT'])
-
 def _blank_before_lists(md:str)->str:
     "A blank line before a list that follows a paragraph line: Python-Markdown needs one there, GitHub does not."
     out, fence, prev = [], False, ''
@@ -330,7 +320,7 @@ def make_source(src:Path, root:Path=ROOT)->dict:
             nb = process_notebook(nb)
             (docs/folder/p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding='utf-8')
             entries.append({_h1(nb) or p.stem: f'{folder}/{p.name}'})
-    s = _settings(root)
+    s = get_config(path=root)
     config = {
         'site_name': s.get('title', 'deepocc'), 'site_description': s.get('description', ''),
         'docs_dir': 'docs', 'use_directory_urls': True,

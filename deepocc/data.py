@@ -29,6 +29,7 @@ __all__ = ['IMAGE_SUFFIXES', 'FMNIST_CLASSES', 'CIFAR10_CLASSES', 'CIFAR100_SUPE
 class DataNotFoundError(FileNotFoundError):
     "A dataset is not on this machine; the message names every place looked and how to get it."
 
+# %% ../nbs/00_data.ipynb #5d8c82ea
 class ImageReadError(OSError):
     "An image file could not be read; the message names the file."
 
@@ -183,6 +184,7 @@ def atomic_write_text(path:str|Path, # the file to (re)write
     with atomic_write(path, 'w') as f: f.write(text)
     return Path(path)
 
+# %% ../nbs/00_data.ipynb #d63c6154
 def atomic_write_json(path:str|Path, obj)->Path:
     "Write `obj` as indented JSON atomically."
     return atomic_write_text(path, json.dumps(obj, indent=1, default=_json_default) + '\n')
@@ -221,6 +223,7 @@ def pil_to_tensor(im:Image.Image, # a PIL image in any mode
     # a copy: PIL's buffer is read-only
     return torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
+# %% ../nbs/00_data.ipynb #693d1711
 def read_image(path:str|Path, # an image file
                channels:int|None=None, # 1 (grayscale) or 3 (RGB); None: grayscale files stay 1, others 3
                size:int|tuple|None=None, # resize to this size (bilinear); None keeps the file's size
@@ -580,6 +583,7 @@ def cifar10_one_class(category:int|str, # normal class: index or name in `CIFAR1
     return _one_vs_rest('cifar10', cat, CIFAR10_CLASSES.index(cat),
                         *_cifar_arrays(str(root) if root else None, False, download))
 
+# %% ../nbs/00_data.ipynb #4c719368
 def cifar20_one_class(category:int|str, # normal superclass: index or name in `CIFAR20_CLASSES`
                       root:str|Path|None=None, # folder holding `cifar-100-python/`
                       download:bool=False, # let torchvision download into `root` (needs a network)
@@ -664,6 +668,7 @@ def is_aligned(dataset:str, # a dataset name
     "Whether images of `category` show the object in one pose at one place (the default of per-location patch models)."
     return dataset in ('elpv', 'elpv-synth') or (dataset == 'mvtec' and category in MVTEC_ALIGNED)
 
+# %% ../nbs/00_data.ipynb #678be0e1
 def mvtec_one_class(category:int|str, # an MVTec AD category, e.g. 'bottle'
                     root:str|Path|None=None, # MVTec AD folder (holding the category folders)
                     size:int=256, # images and masks are resized to size×size
@@ -788,6 +793,7 @@ def categories(name:str)->list:
     if cats is None: raise ValueError(f"dataset {name!r} has one category per folder: pass its root")
     return list(cats)
 
+# %% ../nbs/00_data.ipynb #794b6b72
 def load_one_class(name:str, # a dataset in `DATASETS`
                    category:int|str|None=None, # the normal class or product category ('folder': unused)
                    root:str|Path|None=None, # where the data lies, for datasets read from disk

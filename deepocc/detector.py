@@ -267,6 +267,7 @@ def calibration_split(n:int, # training images
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_007 + seed))
     return perm[m:].sort().values, perm[:m].sort().values
 
+# %% ../nbs/06_detector.ipynb #64b53272
 def conformal_threshold(scores, # anomaly scores of normal images the model was not fitted on
                         rate:float, # the false-alarm rate asked for (0: the largest score)
                        )->float:

@@ -184,10 +184,12 @@ class CutPasteBinary(_CutPasteVariant):
     "CutPaste: normal vs CutPaste (2 classes)."
     variant_name,n_logits = 'binary',2
 
+# %% ../nbs/03_pretext.ipynb #f7f69592
 class CutPasteScar(_CutPasteVariant):
     "CutPaste-Scar: normal vs scar (2 classes)."
     variant_name,n_logits = 'scar',2
 
+# %% ../nbs/03_pretext.ipynb #c1844265
 class CutPaste3Way(_CutPasteVariant):
     "CutPaste 3-way: normal vs CutPaste vs scar (3 classes)."
     variant_name,n_logits = '3way',3
@@ -314,6 +316,7 @@ def train_config(pretext_name:str, # a key of `PRETEXTS`
         base.pop('steps', None)  # epochs asked for: the preset's steps no longer win
     return TrainConfig(**{**base, **overrides})
 
+# %% ../nbs/03_pretext.ipynb #9cab0a34
 def model_config(pretext_name:str, # a key of `PRETEXTS`
                  preset:str='cpu', # 'paper', 'cpu' or 'smoke'
                 )->dict: # keyword arguments for `make_pretext`: width, head_hidden, head_out (and pretext settings)

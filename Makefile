@@ -25,9 +25,10 @@ test: setup
 test-quick: setup
 	$(VENV)/python -m pytest tests -q -p no:cacheprovider --durations=5 -m "not heavy"
 
-# regenerate every table and figure (PRESET=smoke for the seconds-long run)
+# regenerate every table and figure (PRESET=smoke for the seconds-long run); nbdev_clean then strips papermill's
+# metadata from the notebooks that --into-nbs wrote over nbs/paper, so they commit clean
 reproduce: setup
-	$(VENV)/deepocc-reproduce --preset $(PRESET) $(ARGS)
+	$(VENV)/deepocc-reproduce --preset $(PRESET) $(ARGS) && $(VENV)/nbdev_clean
 
 # JupyterLab on 127.0.0.1 in the project's environment, opened on nbs/ (start with nbs/paper/table1_semantic.ipynb)
 LAB_ARGS ?=
